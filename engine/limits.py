@@ -1,0 +1,81 @@
+"""Resource limits (numbers only) and the per-request Budget that enforces them before work."""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from .errors import LimitError
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Every limit a request runs under; the service builds one from its settings."""
+
+    max_elements_per_tensor: int = 16_777_216
+    max_live_elements: int = 67_108_864
+    max_ops: int = 1_000_000
+    max_iterations: int = 100_000
+    max_call_depth: int = 64
+    max_nesting_depth: int = 64
+    timeout_s: float = 30.0
+    max_statements: int = 100_000
+    max_outputs: int = 10_000
+
+
+class Budget:
+    """Counters of one request, checked before an op allocates and between statements."""
+
+    __slots__ = ("deadline", "iterations", "limits", "live", "ops")
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.ops = 0
+        self.iterations = 0
+        self.live = 0  # elements held by bindings and tapes, maintained by the interpreter
+        self.deadline = time.monotonic() + limits.timeout_s
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise LimitError(
+                f"the request ran past its wall-time limit of {self.limits.timeout_s:g} s"
+            )
+
+    def tick_iteration(self) -> None:
+        self.iterations += 1
+        if self.iterations > self.limits.max_iterations:
+            raise LimitError(
+                f"more than {self.limits.max_iterations} loop iterations in this request"
+            )
+        self.check_time()
+
+    def before_op(self, name: str, elements: int) -> None:
+        """Count one op application that will create `elements` elements; refuse it if too big."""
+        self.ops += 1
+        limits = self.limits
+        if self.ops > limits.max_ops:
+            raise LimitError(f"more than {limits.max_ops} ops executed in this request")
+        if elements > limits.max_elements_per_tensor:
+            raise LimitError(
+                f"{name} would create {elements} elements; the limit per tensor is "
+                f"{limits.max_elements_per_tensor}"
+            )
+        if self.live + elements > limits.max_live_elements:
+            raise LimitError(
+                f"{name} would bring the live elements to {self.live + elements}; the limit is "
+                f"{limits.max_live_elements}"
+            )
+        if not self.ops & 0xFF:
+            self.check_time()
+
+    def check_elements(self, what: str, elements: int) -> None:
+        if elements > self.limits.max_elements_per_tensor:
+            raise LimitError(
+                f"{what} would create {elements} elements; the limit per tensor is "
+                f"{self.limits.max_elements_per_tensor}"
+            )
+
+
+# The budget of the request running in this context (None: the Python API, unlimited).
+BUDGET: ContextVar[Budget | None] = ContextVar("gradtape_budget", default=None)

@@ -1,0 +1,377 @@
+"""Tape (tf.GradientTape): a Wengert list in execution order; gradient, jacobian, stop_recording."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import OpError, TapeError
+from .tensor import FLOATING, Tensor, Variable, as_tensor
+
+if TYPE_CHECKING:
+    from .registry import Op
+
+# The tapes whose context is open in this request/thread, outermost first. A tape removed
+# from recording (consumed in its own context) leaves this tuple.
+ACTIVE: ContextVar[tuple[Tape, ...]] = ContextVar("gradtape_active_tapes", default=())
+
+NON_PERSISTENT_MESSAGE = (
+    "A non-persistent GradientTape can only be used to compute one set of gradients (or jacobians)"
+)
+
+# Why a source got no gradient (API section 4).
+NOT_WATCHED = "not_watched"
+WATCHED_AFTER_USE = "watched_after_use"
+NO_PATH = "no_path"
+STOPPED = "stopped"
+NON_FLOATING = "non_floating"
+
+
+def record(tapes: tuple[Tape, ...], op: Op, inputs: list[Tensor], attrs: dict[str, Any],
+           out: Any) -> None:
+    """Put one op application on every open tape that tracks one of its inputs."""
+    for tape in tapes:
+        tracked = tape._tracked
+        if tape._auto_watch:
+            for x in inputs:
+                if x.__class__ is Variable and x.trainable and id(x) not in tracked:
+                    tape._watch_one(x)
+        if not tape._recording:
+            tape._note_cut(inputs, out, op)
+            continue
+        for x in inputs:
+            if id(x) in tracked:
+                break
+        else:
+            if tape._cut:
+                tape._note_cut(inputs, out, op)
+            for x in inputs:
+                tape._seen[id(x)] = x
+            continue
+        if op.vjp is None:
+            tape._note_cut(inputs, out, op, force=True)
+            continue
+        tape._nodes.append((op, inputs, attrs, out))
+        if op.multi:
+            for o in out:
+                tracked[id(o)] = o
+                tape.elements += o.value.size
+        else:
+            tracked[id(out)] = out
+            tape.elements += out.value.size
+
+
+class Tape:
+    """Records ops run in its context on watched tensors; differentiates them on request."""
+
+    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
+        self.persistent = persistent
+        self.watch_accessed_variables = watch_accessed_variables
+        self._reset_state()
+        self._in_context = False
+        self._used = False
+        self.last_unconnected: list[tuple[int, str]] = []
+        self.consumed_in_context = False
+
+    def _reset_state(self) -> None:
+        self._nodes: list[tuple[Op, list[Tensor], dict[str, Any], Any]] = []
+        self._tracked: dict[int, Tensor] = {}
+        self._cut: dict[int, Tensor] = {}
+        self._cut_edges: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        self._seen: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+        self._late: set[int] = set()
+        self._watched_vars: list[Variable] = []
+        self.elements = 0
+
+    @property
+    def _recording(self) -> bool:
+        return self._in_context and not self._paused
+
+    _paused = False
+
+    @property
+    def _auto_watch(self) -> bool:
+        return self.watch_accessed_variables and self._in_context
+
+    # ----- context -----
+    def __enter__(self) -> Tape:
+        if self._in_context:
+            raise TapeError("Tape is still recording, This can happen if you try to re-enter "
+                            "an already-active tape.", code="tape_name_in_use")
+        self._in_context = True
+        ACTIVE.set((*ACTIVE.get(), self))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        self._in_context = False
+        ACTIVE.set(tuple(t for t in ACTIVE.get() if t is not self))
+
+    @property
+    def recording(self) -> bool:
+        return self._recording
+
+    @contextmanager
+    def stop_recording(self) -> Iterator[None]:
+        """Temporarily stop recording operations on this tape (`tf.GradientTape.stop_recording`)."""
+        if not self._recording:
+            raise TapeError("Tape.stop_recording() called on a tape that is not recording",
+                            code="tape_not_recording")
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+
+    def reset(self) -> None:
+        """Clear everything recorded, as if the context were left and entered with a new tape."""
+        self._reset_state()
+        self._used = False
+
+    # ----- watching -----
+    def watch(self, tensor: Any) -> None:
+        """Track a tensor, a variable, or a (nested) list of them."""
+        for t in _flatten(tensor):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"can only watch tensors and variables, not {type(t).__name__}")
+            self._watch_one(t)
+
+    def _watch_one(self, t: Tensor) -> None:
+        key = id(t)
+        if key in self._tracked:
+            return
+        if self._seen.get(key) is t:
+            self._late.add(key)
+        self._tracked[key] = t
+        if isinstance(t, Variable):
+            self._watched_vars.append(t)
+
+    def watched_variables(self) -> tuple[Variable, ...]:
+        return tuple(self._watched_vars)
+
+    def _note_cut(self, inputs: list[Tensor], out: Any, op: Op, force: bool = False) -> None:
+        """An op that is not recorded but reads a tracked (or cut) tensor: remember the edge, so
+        an unconnected source can be told apart as `stopped` rather than `no_path`."""
+        ins = tuple(id(x) for x in inputs)
+        if not force and not any(i in self._tracked or i in self._cut for i in ins):
+            return
+        outs = tuple(out) if op.multi else (out,)
+        for o in outs:
+            self._cut[id(o)] = o
+        self._cut_edges.append((ins, tuple(id(o) for o in outs)))
+
+    # ----- differentiation -----
+    def _claim(self) -> None:
+        if self._used and not self.persistent:
+            raise TapeError(NON_PERSISTENT_MESSAGE, code="tape_not_persistent")
+        if self._in_context and not self.persistent:
+            # As TensorFlow: a one-shot tape asked for gradients inside its context stops there.
+            self.consumed_in_context = True
+            self._leave()
+        self._used = True
+
+    def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
+                 unconnected_gradients: str = "none") -> Any:
+        """Gradient of the sum of `target`(s) w.r.t. each source, in the structure of `sources`.
+
+        Unconnected sources give None (or zeros with unconnected_gradients="zero"); why each is
+        unconnected is left in `last_unconnected` as (flat index, reason) pairs.
+        """
+        _check_unconnected(unconnected_gradients)
+        self._claim()
+        targets = [as_tensor(t) for t in _flatten(target)]
+        flat_sources = list(_flatten(sources))
+        seeds = None
+        if output_gradients is not None:
+            seeds = [None if s is None else as_tensor(s) for s in _flatten(output_gradients)]
+            if len(seeds) != len(targets):
+                raise OpError(f"{len(seeds)} output_gradients for {len(targets)} targets",
+                              code="shape_mismatch")
+            for t, s in zip(targets, seeds, strict=True):
+                if s is not None and s.shape != t.shape:
+                    raise OpError(f"output_gradients shape {list(s.shape)} does not match the "
+                                  f"target shape {list(t.shape)}", code="shape_mismatch")
+        try:
+            grads = self._backward(targets, seeds)
+            result = self._collect(grads, targets, flat_sources, unconnected_gradients)
+        finally:
+            if not self.persistent:
+                self._reset_state()
+        return _unflatten(sources, iter(result))
+
+    def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None
+                  ) -> dict[int, Tensor]:
+        from . import ops  # noqa: PLC0415 (ops import the registry, which imports this module)
+
+        grads: dict[int, Tensor] = {}
+        for i, t in enumerate(targets):
+            if t.dtype not in FLOATING:
+                continue
+            s = seeds[i] if seeds is not None else None
+            seed = (Tensor(np.ones_like(t.value)) if s is None else s if s.dtype == t.dtype
+                    else ops.cast(s, dtype=t.dtype.name))
+            _accumulate(grads, id(t), seed)
+        if not grads:
+            return grads
+        nodes = self._nodes[:] if self._recording else self._nodes  # VJP ops may land on self
+        for op, inputs, attrs, out in reversed(nodes):
+            if op.multi:
+                gs = [grads.get(id(o)) for o in out]
+                if all(g is None for g in gs):
+                    continue
+                g: Any = tuple(ops.zeros_like(o) if g is None else g for g, o in zip(gs, out, strict=True))
+            else:
+                g = grads.get(id(out))
+                if g is None:
+                    continue
+            gin = op.vjp(g, out, *inputs, **attrs)
+            if len(gin) != len(inputs):
+                raise AssertionError(f"{op.name}: vjp gave {len(gin)} entries for {len(inputs)}")
+            for x, gx in zip(inputs, gin, strict=True):
+                if gx is not None and x.value.dtype in FLOATING:
+                    _accumulate(grads, id(x), gx)
+        return grads
+
+    def _collect(self, grads: dict[int, Tensor], targets: list[Tensor], sources: list[Any],
+                 unconnected: str) -> list[Tensor | None]:
+        from . import ops  # noqa: PLC0415
+
+        out: list[Tensor | None] = []
+        self.last_unconnected = []
+        for i, s in enumerate(sources):
+            if not isinstance(s, Tensor):
+                raise TypeError(f"sources must be tensors or variables, not {type(s).__name__}")
+            g = grads.get(id(s)) if id(s) in self._tracked or _is_target(s, targets) else None
+            if g is None:
+                self.last_unconnected.append((i, self._reason(s, targets)))
+                out.append(Tensor(np.zeros_like(s.value)) if unconnected == "zero" else None)
+                continue
+            if g.dtype != s.dtype:
+                g = ops.cast(g, dtype=s.dtype.name)
+            if g.shape != s.shape:  # a target that is also a source, broadcast onto it
+                g = ops.broadcast_to(g, shape=s.shape)
+            out.append(g)
+        return out
+
+    def _reason(self, s: Tensor, targets: list[Tensor]) -> str:
+        if s.dtype not in FLOATING or all(t.dtype not in FLOATING for t in targets):
+            return NON_FLOATING
+        key = id(s)
+        if key in self._late:
+            return WATCHED_AFTER_USE
+        if key not in self._tracked:
+            return STOPPED if key in self._cut else NOT_WATCHED
+        reach = {key}
+        changed = True
+        edges = [(tuple(id(x) for x in n[1]),
+                  tuple(id(o) for o in (n[3] if n[0].multi else (n[3],)))) for n in self._nodes]
+        edges += self._cut_edges
+        while changed:
+            changed = False
+            for ins, outs in edges:
+                if not reach.isdisjoint(ins) and not reach.issuperset(outs):
+                    reach.update(outs)
+                    changed = True
+        return STOPPED if any(id(t) in reach for t in targets) else NO_PATH
+
+    def jacobian(self, target: Any, sources: Any, unconnected_gradients: str = "none") -> Any:
+        """d target / d source for each source: shape target.shape + source.shape."""
+        return self._jacobian(target, sources, unconnected_gradients, batch=False)
+
+    def batch_jacobian(self, target: Any, source: Any, unconnected_gradients: str = "none"
+                       ) -> Any:
+        """Per-example jacobian: target (B, ...) and source (B, ...) -> (B, *t[1:], *s[1:])."""
+        return self._jacobian(target, source, unconnected_gradients, batch=True)
+
+    def _jacobian(self, target: Any, sources: Any, unconnected: str, batch: bool) -> Any:
+        from . import ops  # noqa: PLC0415
+
+        _check_unconnected(unconnected)
+        self._claim()
+        t = as_tensor(target)
+        flat = list(_flatten(sources))
+        if batch:
+            for s in flat:
+                if t.ndim < 1 or s.ndim < 1 or t.shape[0] != s.shape[0]:
+                    raise OpError("batch_jacobian needs a target and sources of rank >= 1 with "
+                                  f"equal first dimensions, got {list(t.shape)} and "
+                                  f"{list(s.shape)}", code="shape_mismatch")
+        try:
+            rows: list[list[Tensor | None]] = []
+            reasons: dict[int, str] = {}
+            n_rows = (int(np.prod(t.shape[1:])) if batch else t.size)
+            for j in range(n_rows):
+                seed = np.zeros(t.shape, dtype=t.dtype if t.dtype in FLOATING else np.float64)
+                if batch:
+                    seed.reshape(t.shape[0], -1)[:, j] = 1
+                else:
+                    seed.reshape(-1)[j] = 1
+                grads = self._backward([t], [Tensor(seed)])
+                row = self._collect(grads, [t], flat, "none")
+                reasons.update(dict(self.last_unconnected))
+                rows.append(row)
+            out: list[Tensor | None] = []
+            for i, s in enumerate(flat):
+                col = [r[i] for r in rows]
+                if batch:
+                    shape = (t.shape[0], *t.shape[1:], *s.shape[1:])
+                else:
+                    shape = (*t.shape, *s.shape)
+                if n_rows == 0 or all(c is None for c in col):
+                    if n_rows == 0:
+                        reasons.setdefault(i, self._reason(s, [t]))
+                    out.append(Tensor(np.zeros(shape, dtype=s.dtype)) if unconnected == "zero"
+                               else None)
+                    continue
+                reasons.pop(i, None)
+                full = [ops.zeros_like(s) if c is None else c for c in col]
+                stacked = ops.stack(*full, axis=1 if batch else 0)
+                out.append(ops.reshape(stacked, shape=shape))
+            self.last_unconnected = sorted(reasons.items())
+        finally:
+            if not self.persistent:
+                self._reset_state()
+        return _unflatten(sources, iter(out))
+
+
+GradientTape = Tape
+
+
+def _accumulate(grads: dict[int, Tensor], key: int, g: Tensor) -> None:
+    prev = grads.get(key)
+    grads[key] = g if prev is None else prev + g
+
+
+def _is_target(s: Tensor, targets: list[Tensor]) -> bool:
+    return any(s is t for t in targets)
+
+
+def _check_unconnected(value: str) -> None:
+    if value not in ("none", "zero"):
+        raise ValueError(f"unconnected_gradients must be 'none' or 'zero', not {value!r}")
+
+
+def _flatten(x: Any) -> Iterator[Any]:
+    if isinstance(x, list | tuple):
+        for item in x:
+            yield from _flatten(item)
+    elif isinstance(x, dict):
+        for key in x:
+            yield from _flatten(x[key])
+    else:
+        yield x
+
+
+def _unflatten(structure: Any, flat: Iterator[Any]) -> Any:
+    if isinstance(structure, list | tuple):
+        return type(structure)(_unflatten(s, flat) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _unflatten(v, flat) for k, v in structure.items()}
+    return next(flat)

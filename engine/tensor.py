@@ -1,0 +1,123 @@
+"""Tensor: an immutable wrapper of a NumPy array (no gradient state on it), and Variable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray
+
+FLOATING = frozenset({np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)})
+
+
+class Tensor:
+    """A value: a NumPy array or scalar. Tapes key it by identity; it never changes."""
+
+    __slots__ = ("__weakref__", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    # ----- array facts -----
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
+    @property
+    def size(self) -> int:
+        return self.value.size
+
+    @property
+    def is_floating(self) -> bool:
+        return self.value.dtype in FLOATING
+
+    def numpy(self) -> np.ndarray | np.generic:
+        """The value as NumPy (a scalar for rank 0, like TensorFlow's `.numpy()`)."""
+        v = self.value
+        return v[()] if isinstance(v, np.ndarray) and v.ndim == 0 else v
+
+    def item(self) -> Any:
+        return self.value.item()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        a = np.asarray(self.value)
+        return a if dtype is None else a.astype(dtype)
+
+    def __len__(self) -> int:
+        if self.value.ndim == 0:
+            raise TypeError("len() of a rank-0 tensor")
+        return len(self.value)
+
+    def __iter__(self) -> Any:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+    def __index__(self) -> int:
+        return int(self.value)
+
+    __hash__ = object.__hash__  # comparisons are elementwise ops, so identity is the hash
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} shape={self.shape} dtype={self.dtype} {self.numpy()!r}>"
+
+
+class Variable(Tensor):
+    """Like `tf.Variable`: a mutable value; trainable ones are watched when read under a tape."""
+
+    __slots__ = ("name", "trainable")
+
+    def __init__(self, initial_value: Any, trainable: bool = True, name: str | None = None,
+                 dtype: Any = None) -> None:
+        super().__init__(_to_array(initial_value, dtype))
+        self.trainable = trainable
+        self.name = name
+
+    def assign(self, value: Any) -> Variable:
+        new = _to_array(value, self.dtype)
+        if new.shape != self.shape:
+            raise ValueError(f"cannot assign a value of shape {new.shape} to shape {self.shape}")
+        self.value = new
+        return self
+
+    def assign_add(self, delta: Any) -> Variable:
+        return self.assign(self.value + _to_array(delta, self.dtype))
+
+    def assign_sub(self, delta: Any) -> Variable:
+        return self.assign(self.value - _to_array(delta, self.dtype))
+
+    def read_value(self) -> Tensor:
+        return Tensor(self.value)
+
+
+def _to_array(x: Any, dtype: Any = None) -> Any:
+    if isinstance(x, Tensor):
+        x = x.value
+    a = np.asarray(x, dtype=dtype)
+    return a
+
+
+def as_tensor(x: Any, dtype: Any = None) -> Tensor:
+    """A Tensor for `x` (a Tensor is returned as is; anything else goes through np.asarray)."""
+    if isinstance(x, Tensor):
+        if dtype is None or x.dtype == np.dtype(dtype):
+            return x
+        return Tensor(x.value.astype(dtype))
+    return Tensor(np.asarray(x, dtype=dtype))
