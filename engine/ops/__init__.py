@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..tensor import Tensor
-from . import creation, elementwise, reductions, shape
+from . import creation, elementwise, linalg, nn, reductions, shape
 from .creation import *  # noqa: F403
 from .elementwise import *  # noqa: F403
+from .linalg import *  # noqa: F403
+from .nn import *  # noqa: F403
 from .reductions import *  # noqa: F403
 from .shape import *  # noqa: F403
 
@@ -50,4 +52,4 @@ Tensor.__invert__ = lambda self: _e.logical_not(self)  # type: ignore[attr-defin
 Tensor.__getitem__ = lambda self, key: shape.getitem(self, index=key)  # type: ignore[attr-defined]
 Tensor.__hash__ = object.__hash__  # type: ignore[assignment]
 
-_ = (creation, reductions)
+_ = (creation, linalg, nn, reductions)
