@@ -209,16 +209,17 @@ class Op:
         if attrs and not attrs.keys() <= self.attrs.keys():
             unknown = sorted(attrs.keys() - self.attrs.keys())
             raise OpError(f"{self.name} has no attr {', '.join(unknown)}", code="bad_attrs")
-        inputs = list(args)
+        inputs: tuple[Tensor, ...] = args
         for a in args:
-            if not isinstance(a, Tensor):
+            if not isinstance(a, Tensor):  # Python scalars, lists, arrays
                 inputs = _lift(args)
                 break
+        values = [t.value for t in inputs]
         budget = BUDGET.get()
         if budget is not None:
             budget.before_op(self.name, self.out_elements(inputs, attrs))
         try:
-            value = self.forward(*[t.value for t in inputs], **attrs)
+            value = self.forward(*values, **attrs)
         except Exception as exc:  # NumPy's refusals: shapes, dtypes, indices, singular matrices
             raise numpy_error(self.name, exc) from exc
         out = tuple(Tensor(v) for v in value) if self.multi else Tensor(value)
@@ -227,7 +228,7 @@ class Op:
             record(tapes, self, inputs, attrs, out)
         return out
 
-    def out_elements(self, inputs: list[Tensor], attrs: dict[str, Any]) -> int:
+    def out_elements(self, inputs: tuple[Tensor, ...], attrs: dict[str, Any]) -> int:
         """Elements this application will create, computed before NumPy allocates anything."""
         if self.size is not None:
             try:
@@ -285,19 +286,23 @@ class Op:
         }
 
 
-def _lift(args: tuple[Any, ...]) -> list[Tensor]:
+def _lift(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
     """Tensors for args that are not: Python scalars take the dtype NumPy 2 gives them beside
     the tensor args (they are weak, NEP 50), so `x * 2.0` keeps a float32 x float32."""
     arrays = [a.value for a in args if isinstance(a, Tensor)]
+    like = arrays[0].dtype if len(arrays) == 1 else None
     out: list[Tensor] = []
     for a in args:
         if isinstance(a, Tensor):
             out.append(a)
         elif arrays and isinstance(a, bool | int | float):
-            out.append(Tensor(np.asarray(a, dtype=np.result_type(*arrays, a))))
+            if like is not None and (like.kind == "f" or (like.kind == "i" and type(a) is int)):
+                out.append(Tensor(like.type(a)))  # the common case, without asking NumPy
+            else:
+                out.append(Tensor(np.asarray(a, dtype=np.result_type(*arrays, a))))
         else:
             out.append(as_tensor(a))
-    return out
+    return tuple(out)
 
 
 OPS: dict[str, Op] = {}

@@ -32,16 +32,16 @@ STOPPED = "stopped"
 NON_FLOATING = "non_floating"
 
 
-def record(tapes: tuple[Tape, ...], op: Op, inputs: list[Tensor], attrs: dict[str, Any],
+def record(tapes: tuple[Tape, ...], op: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any],
            out: Any) -> None:
     """Put one op application on every open tape that tracks one of its inputs."""
     for tape in tapes:
         tracked = tape._tracked
-        if tape._auto_watch:
+        if tape._auto:
             for x in inputs:
                 if x.__class__ is Variable and x.trainable and id(x) not in tracked:
                     tape._watch_one(x)
-        if not tape._recording:
+        if not tape._rec:
             tape._note_cut(inputs, out, op)
             continue
         for x in inputs:
@@ -73,7 +73,7 @@ class Tape:
         self.persistent = persistent
         self.watch_accessed_variables = watch_accessed_variables
         self._reset_state()
-        self._in_context = False
+        self._set_state(False, False)
         self._used = False
         self.last_unconnected: list[tuple[int, str]] = []
         self.consumed_in_context = False
@@ -92,18 +92,18 @@ class Tape:
     def _recording(self) -> bool:
         return self._in_context and not self._paused
 
-    _paused = False
-
-    @property
-    def _auto_watch(self) -> bool:
-        return self.watch_accessed_variables and self._in_context
+    def _set_state(self, in_context: bool, paused: bool) -> None:
+        self._in_context = in_context
+        self._paused = paused
+        self._rec = in_context and not paused  # read per op by record(): a plain attribute
+        self._auto = self.watch_accessed_variables and in_context
 
     # ----- context -----
     def __enter__(self) -> Tape:
         if self._in_context:
             raise TapeError("Tape is still recording, This can happen if you try to re-enter "
                             "an already-active tape.", code="tape_name_in_use")
-        self._in_context = True
+        self._set_state(True, False)
         ACTIVE.set((*ACTIVE.get(), self))
         return self
 
@@ -111,7 +111,7 @@ class Tape:
         self._leave()
 
     def _leave(self) -> None:
-        self._in_context = False
+        self._set_state(False, False)
         ACTIVE.set(tuple(t for t in ACTIVE.get() if t is not self))
 
     @property
@@ -124,11 +124,11 @@ class Tape:
         if not self._recording:
             raise TapeError("Tape.stop_recording() called on a tape that is not recording",
                             code="tape_not_recording")
-        self._paused = True
+        self._set_state(True, True)
         try:
             yield
         finally:
-            self._paused = False
+            self._set_state(self._in_context, False)
 
     def reset(self) -> None:
         """Clear everything recorded, as if the context were left and entered with a new tape."""
@@ -156,7 +156,7 @@ class Tape:
     def watched_variables(self) -> tuple[Variable, ...]:
         return tuple(self._watched_vars)
 
-    def _note_cut(self, inputs: list[Tensor], out: Any, op: Op, force: bool = False) -> None:
+    def _note_cut(self, inputs: tuple[Tensor, ...], out: Any, op: Op, force: bool = False) -> None:
         """An op that is not recorded but reads a tracked (or cut) tensor: remember the edge, so
         an unconnected source can be told apart as `stopped` rather than `no_path`."""
         ins = tuple(id(x) for x in inputs)
