@@ -14,7 +14,7 @@ from .errors import EngineError, LimitError, OpError, ProgramError, TapeError
 from .limits import Budget, Limits
 from .ops import *  # noqa: F403
 from .registry import ALIASES, OPS, Op, defop, lookup_op
-from .tape import GradientTape, Tape
+from .tape import NON_PERSISTENT_MESSAGE, GradientTape, Tape
 from .tensor import Tensor, Variable, as_tensor
 
 float16, float32, float64 = np.float16, np.float32, np.float64
