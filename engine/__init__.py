@@ -11,6 +11,7 @@ import numpy as np
 
 from . import ops
 from .errors import EngineError, LimitError, OpError, ProgramError, TapeError
+from .forward import ForwardAccumulator
 from .limits import Budget, Limits
 from .ops import *  # noqa: F403
 from .registry import ALIASES, OPS, Op, defop, lookup_op
@@ -50,7 +51,7 @@ def zeros(shape: Any, dtype: Any = "float64") -> Tensor:  # noqa: F811
 
 
 __all__ = [
-    "ALIASES", "OPS", "Budget", "EngineError", "GradientTape", "LimitError", "Limits", "Op",
+    "ALIASES", "OPS", "Budget", "ForwardAccumulator", "EngineError", "GradientTape", "LimitError", "Limits", "Op",
     "OpError", "ProgramError", "Tape", "TapeError", "Tensor", "Variable", "as_tensor", "constant",
     "convert_to_tensor", "defop", "lookup_op", "ops", "ones", "zeros",
 ]

@@ -110,3 +110,42 @@ def _vjp_map(fn: Fn, xs: Sequence[np.ndarray], rng: np.random.Generator) -> Fn:
         return tuple(vjp(fn, list(ts), u))
 
     return grad_map
+
+
+def check_jvp(fn: Fn, xs: Sequence[np.ndarray], *, rng: np.random.Generator | None = None,
+              eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6
+              ) -> tuple[Comparison, Comparison]:
+    """Forward mode against reverse mode and against central differences: <u, J v> computed by a
+    ForwardAccumulator, beside <J^T u, v> from a tape and the directional difference of <u, f>.
+    Returns (forward vs reverse, forward vs finite differences)."""
+    from .forward import ForwardAccumulator  # noqa: PLC0415
+
+    rng = rng or np.random.default_rng(0)
+    arrays = [np.asarray(x) for x in xs]
+    moving = [a.dtype in FLOATING for a in arrays]
+    tensors = [Tensor(a) for a in arrays]
+    v = [rng.standard_normal(a.shape) if m else np.zeros(a.shape)
+         for a, m in zip(arrays, moving, strict=True)]
+    primals = [t for t, m in zip(tensors, moving, strict=True) if m]
+    tangents = [Tensor(vi) for vi, m in zip(v, moving, strict=True) if m]
+    with ForwardAccumulator(primals, tangents) as acc:
+        outs = _outputs(fn(*tensors))
+    u = [rng.standard_normal(o.shape) if o.dtype in FLOATING else np.zeros(o.shape)
+         for o in outs]
+    jv = acc.jvp(outs, unconnected_gradients="zero")
+    forward = sum(float(np.sum(np.asarray(t.value, dtype=np.float64) * ui))
+                  for t, ui, o in zip(jv, u, outs, strict=True) if o.dtype in FLOATING)
+    grads = vjp(fn, tensors, [ui.astype(o.dtype) if o.dtype in FLOATING else ui
+                              for ui, o in zip(u, outs, strict=True)])
+    reverse = sum(float(np.sum(np.asarray(g.value, dtype=np.float64) * vi))
+                  for g, vi, m in zip(grads, v, moving, strict=True) if m)
+
+    def inner(sign: float) -> float:
+        shifted = [Tensor(a + sign * eps * vi) if m else Tensor(a)
+                   for a, vi, m in zip(arrays, v, moving, strict=True)]
+        return sum(float(np.sum(np.asarray(o.value, dtype=np.float64) * ui))
+                   for o, ui in zip(_outputs(fn(*shifted)), u, strict=True)
+                   if o.dtype in FLOATING)
+
+    numeric = (inner(1.0) - inner(-1.0)) / (2.0 * eps)
+    return (compare(forward, reverse, 1e-9, 1e-10), compare(forward, numeric, rtol, atol))

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from .errors import OpError
+from .forward import ACCUMULATORS, push
 from .limits import BUDGET
 from .tape import ACTIVE, record
 from .tensor import Tensor, as_tensor
@@ -226,6 +227,9 @@ class Op:
         tapes = ACTIVE.get()
         if tapes:
             record(tapes, self, inputs, attrs, out)
+        accumulators = ACCUMULATORS.get()
+        if accumulators:
+            push(accumulators, self, inputs, attrs, out)
         return out
 
     def out_elements(self, inputs: tuple[Tensor, ...], attrs: dict[str, Any]) -> int:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine import OPS, Tape, Tensor
-from engine.gradcheck import check_grads
+from engine.gradcheck import check_grads, check_jvp
 
 from .cases import load_cases
 
@@ -56,3 +56,16 @@ def test_non_differentiable_ops_are_not_recorded(name: str) -> None:
         for o in outs:
             grads = tape.gradient(o, inputs)
             assert all(g is None for g in grads)
+
+
+@pytest.mark.parametrize("name", DIFFERENTIABLE)
+def test_jvp_matches_reverse_mode_and_central_differences(name: str) -> None:
+    case = CASES[name]
+    op = OPS[name]
+    for k, attrs in enumerate(case.attrs):
+        rng = np.random.default_rng(2000 + k)
+        inputs = case.sample(rng)
+        vs_reverse, vs_numeric = check_jvp(lambda *xs, attrs=attrs: op(*xs, **attrs), inputs,
+                                           rng=rng, rtol=case.rtol, atol=case.atol)
+        assert vs_reverse.passed, f"<u, Jv> {vs_reverse.analytic} vs <J^T u, v> {vs_reverse.numeric}"
+        assert vs_numeric.passed, f"<u, Jv> {vs_numeric.analytic} vs differences {vs_numeric.numeric}"
