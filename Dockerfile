@@ -33,8 +33,9 @@ RUN /opt/venv/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('
 
 COPY engine ./engine
 COPY app ./app
+COPY gradtape ./gradtape
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
-    && /opt/venv/bin/python -c "import app.main" \
+    && /opt/venv/bin/python -I -c "import app.main" \
     && rm -rf /opt/venv/lib/python3*/site-packages/pip /opt/venv/lib/python3*/site-packages/pip-* \
               /opt/venv/lib/python3*/site-packages/setuptools /opt/venv/lib/python3*/site-packages/setuptools-* \
               /opt/venv/lib/python3*/site-packages/_distutils_hack /opt/venv/lib/python3*/site-packages/distutils-precedence.pth \
@@ -51,9 +52,6 @@ RUN groupadd --gid 10001 gradtape \
     && useradd --uid 10001 --gid 10001 --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin gradtape
 
-COPY --from=builder /opt/venv /opt/venv
-COPY deploy/entrypoint.sh /usr/local/bin/gradtape-entrypoint
-
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
@@ -66,10 +64,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     GRADTAPE_WORKERS=1
 
 WORKDIR /srv
-USER 10001:10001
 EXPOSE 8000
 
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GRADTAPE_PORT', '8000'), timeout=4).read()"]
 
+COPY deploy/entrypoint.sh /usr/local/bin/gradtape-entrypoint
+# Last, so that a code change only replaces this layer.
+COPY --from=builder /opt/venv /opt/venv
+
+USER 10001:10001
 CMD ["/usr/local/bin/gradtape-entrypoint"]

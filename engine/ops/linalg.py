@@ -206,7 +206,8 @@ def _einsum_labels(subscripts: str, shapes: Sequence[ShapeT]) -> tuple[list[str]
 
 
 def _einsum_forward(*operands: Array, subscripts: Str) -> Array:
-    return np.einsum(subscripts, *operands)
+    # A contraction order from NumPy's optimizer: 'ij,jk,kl->il' costs n^3, not n^4.
+    return np.einsum(subscripts, *operands, optimize=len(operands) > 1)
 
 
 def _label_sizes(labels: Sequence[str], shapes: Sequence[ShapeT]) -> dict[str, int]:
