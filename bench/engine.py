@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-import engine as gt
-from engine import ops
+# This file's own name would shadow the package when run as a script.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import engine as gt  # noqa: E402
+from engine import ops  # noqa: E402
 
 N_CHAIN = 200  # ops in the chain: 50 rounds of sin, *1.01, tanh, +0.5
 

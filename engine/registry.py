@@ -198,6 +198,9 @@ class Op:
     attrs: dict[str, AttrSpec] = field(default_factory=dict)
     multi: bool = False  # forward returns a tuple of arrays
     size: Callable[..., int] | None = None  # elements the output will have, from input shapes
+    # The VJP takes `needs` (one bool per input): entries for inputs that carry no gradient
+    # (constants) may be skipped. Worth it where an entry costs a product (matmul, multiply).
+    vjp_needs: bool = False
 
     @property
     def differentiable(self) -> bool:
@@ -335,7 +338,9 @@ def defop(
         lo, hi, attrs = _signature(forward, choices or {})
         if arity is not None:
             lo, hi = arity
-    op = Op(name, forward, vjp, tuple(aliases), doc, conventions or {}, lo, hi, attrs, multi, size)
+    vjp_needs = vjp is not None and "needs" in inspect.signature(vjp).parameters
+    op = Op(name, forward, vjp, tuple(aliases), doc, conventions or {}, lo, hi, attrs, multi, size,
+            vjp_needs)
     OPS[name] = op
     for alias in aliases:
         if alias in OPS or alias in ALIASES:

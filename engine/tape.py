@@ -221,6 +221,7 @@ class Tape:
         if not grads:
             return grads
         nodes = self._nodes[:] if self._recording else self._nodes  # VJP ops may land on self
+        tracked = self._tracked
         for op, inputs, attrs, out in reversed(nodes):
             if op.multi:
                 gs = [grads.get(id(o)) for o in out]
@@ -231,7 +232,11 @@ class Tape:
                 g = grads.get(id(out))
                 if g is None:
                     continue
-            gin = op.vjp(g, out, *inputs, **attrs)
+            if op.vjp_needs:
+                needs = tuple(id(x) in tracked for x in inputs)
+                gin = op.vjp(g, out, *inputs, needs=needs, **attrs)
+            else:
+                gin = op.vjp(g, out, *inputs, **attrs)
             if len(gin) != len(inputs):
                 raise AssertionError(f"{op.name}: vjp gave {len(gin)} entries for {len(inputs)}")
             for x, gx in zip(inputs, gin, strict=True):

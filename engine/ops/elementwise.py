@@ -189,7 +189,9 @@ subtract = defop("subtract", operator.sub,
                  lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(-g, y)),
                  aliases=("sub",), doc="x - y")
 multiply = defop("multiply", operator.mul,
-                 lambda g, out, x, y: (unbroadcast(_d(g, y), x), unbroadcast(_d(g, x), y)),
+                 lambda g, out, x, y, *, needs=(True, True): (
+                     unbroadcast(_d(g, y), x) if needs[0] else None,
+                     unbroadcast(_d(g, x), y) if needs[1] else None),
                  aliases=("mul",), doc="x * y")
 divide = defop("divide", operator.truediv,
                lambda g, out, x, y: (unbroadcast(_d(g, reciprocal(y)), x),

@@ -74,14 +74,15 @@ def _matmul_size(sa: ShapeT, sb: ShapeT) -> int:
     return math.prod(_matmul_shape(sa, sb))
 
 
-def _matmul_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+def _matmul_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor, *,
+                needs: tuple[bool, ...] = (True, True)) -> tuple[Tensor | None, Tensor | None]:
     # A 1-D operand is a row (a) or a column (b) whose added axis is dropped from the output.
     a2 = a if a.ndim > 1 else shape.reshape(a, shape=(1, a.shape[0]))
     b2 = b if b.ndim > 1 else shape.reshape(b, shape=(b.shape[0], 1))
     g = _reshaped(g, _matmul_shape(a2.shape, b2.shape))
-    ga = _sum_to(matmul(g, _mT(b2)), a2.shape)
-    gb = _sum_to(matmul(_mT(a2), g), b2.shape)
-    return _reshaped(ga, a.shape), _reshaped(gb, b.shape)
+    ga = _reshaped(_sum_to(matmul(g, _mT(b2)), a2.shape), a.shape) if needs[0] else None
+    gb = _reshaped(_sum_to(matmul(_mT(a2), g), b2.shape), b.shape) if needs[1] else None
+    return ga, gb
 
 
 matmul = defop("matmul", np.matmul, _matmul_vjp, arity=(2, 2), size=_matmul_size,
