@@ -92,7 +92,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 for port in "$LB_PORT" "$PORT_A" "$PORT_B"; do
-    if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         die "port $port on 127.0.0.1 is already in use"
     fi
 done
@@ -168,6 +168,16 @@ start_replica() { # name port
         -e GRADTAPE_PORT="$2" -e GRADTAPE_WORKERS=1 -e GRADTAPE_LOG_LEVEL=info \
         "$IMAGE" >/dev/null 2>>"$WORK/podman.log"
 }
+wait_replica() { # name port seconds
+    local deadline=$((SECONDS + $3))
+    until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$2/healthz" 2>/dev/null; do
+        if [ "$("${PODMAN[@]}" inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" != true ]; then
+            die "container $1 exited: $("${PODMAN[@]}" logs --tail 5 "$1" 2>&1 | tr '\n' ' ')"
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || die "$1 not healthy on :$2 after $3s"
+        sleep 0.5
+    done
+}
 wait_http() { # url seconds
     local deadline=$((SECONDS + $2))
     until curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; do
@@ -179,8 +189,8 @@ wait_http() { # url seconds
 t=$SECONDS
 start_replica "$NAME_A" "$PORT_A"
 start_replica "$NAME_B" "$PORT_B"
-wait_http "http://127.0.0.1:$PORT_A/healthz" 90 || die "replica A not healthy on :$PORT_A"
-wait_http "http://127.0.0.1:$PORT_B/healthz" 90 || die "replica B not healthy on :$PORT_B"
+wait_replica "$NAME_A" "$PORT_A" 90
+wait_replica "$NAME_B" "$PORT_B" 90
 log "replicas up: A on :$PORT_A, B on :$PORT_B ($(elapsed "$t"))"
 if "${PODMAN[@]}" healthcheck run "$NAME_A" >/dev/null 2>>"$WORK/podman.log"; then
     log "image HEALTHCHECK passes in replica A"
@@ -335,8 +345,9 @@ count_runs() { # container -> number of POST /v1/run log lines (JSON log or acce
     "${PODMAN[@]}" logs "$1" 2>&1 \
         | grep -c -E '"path": ?"/v1/run"|POST /v1/run' || true
 }
-count_ids() { # container pattern -> log lines naming a request id that matches
-    "${PODMAN[@]}" logs "$1" 2>&1 | grep -c -E "\"request_id\": ?\"$2" || true
+count_ids() { # container pattern -> request log lines whose request id matches
+    "${PODMAN[@]}" logs "$1" 2>&1 | grep -E '"message": ?"request"' \
+        | grep -c -E "\"request_id\": ?\"$2" || true
 }
 a0="$(count_runs "$NAME_A")"; b0="$(count_runs "$NAME_B")"
 for i in $(seq 1 "$N_REQ"); do
