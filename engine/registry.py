@@ -266,7 +266,7 @@ class Op:
                 converted = spec.kind.convert(value)
                 if spec.choices is not None and converted not in spec.choices:
                     raise ValueError(f"must be one of {', '.join(spec.choices)}")
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, RecursionError) as exc:
                 raise OpError(f"{self.name}: attr {key!r} {exc}", code="bad_attrs") from None
             out[key] = converted
         for spec in self.attrs.values():

@@ -1,0 +1,229 @@
+"""The ASGI app: create_app() wires routers, middleware (request id, body size, logs, metrics),
+problem+json handlers, readiness and the OpenAPI schema; `app = create_app()`."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import logging as app_logging
+from app import metrics, problems, schemas
+from app.logging import REQUEST, RequestInfo
+from app.routes import api_router, health_router
+from app.routes.run import Gate
+from app.settings import Settings, get_settings
+from engine.program import run_program
+from engine.program.schema import example_requests
+
+log = logging.getLogger("gradtape.http")
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+UNMATCHED = "<unmatched>"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class ServiceMiddleware:
+    """Around every HTTP request: X-Request-ID, the body size limit (413), one JSON log line,
+    request metrics, and the last-resort 500 (logged with its traceback, never the payload)."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        given = headers.get("x-request-id", "")
+        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        info = RequestInfo(request_id)
+        token = REQUEST.set(info)
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                message["headers"] = [
+                    *(h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            early = self._check_length(headers.get("content-length"))
+            if early is not None:
+                await problems.response_for(early)(scope, receive, send_with_id)
+            else:
+                await self.app(scope, self._limited(receive), send_with_id)
+        except Exception as exc:
+            problems.log_unhandled(exc, scope["method"], scope["path"])
+            if not started:
+                await problems.response_for(exc)(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            template = _route_template(scope)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            metrics.HTTP_REQUESTS.labels(route=template, method=method, status=str(status)).inc()
+            metrics.HTTP_LATENCY.labels(route=template, method=method).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1e3, 3),
+                    "ops_executed": info.ops_executed,
+                },
+            )
+            REQUEST.reset(token)
+
+    def _check_length(self, value: str | None) -> problems.HTTPProblem | None:
+        if value is None:
+            return None
+        if not value.isdigit():
+            return problems.bad_content_length()
+        if int(value) > self.max_body_bytes:
+            return problems.body_too_large(self.max_body_bytes)
+        return None
+
+    def _limited(self, receive: Receive) -> Receive:
+        """`receive`, refusing a body that grows past the limit while it streams in."""
+        limit = self.max_body_bytes
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise problems.body_too_large(limit)
+            return message
+
+        return limited
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template with its router prefix (`/v1/run`), for metrics."""
+    if scope.get("route") is None:
+        return UNMATCHED
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(effective, "path_format", None) or getattr(scope["route"], "path", None)
+    return template if isinstance(template, str) else UNMATCHED
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+# ----- readiness and graceful shutdown -----
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Ready after start-up; on SIGTERM (or shutdown) report draining while uvicorn finishes
+    the requests in flight."""
+    restore = _watch_sigterm(app)
+    await anyio.to_thread.run_sync(_warm_up)
+    app.state.ready = True
+    try:
+        yield
+    finally:
+        app.state.draining = True
+        restore()
+
+
+def _warm_up() -> None:
+    """Run the first tutorial example once, so the first client request pays no start-up cost."""
+    request = next(iter(example_requests().values()))
+    run_program(request)
+
+
+def _watch_sigterm(app: FastAPI) -> Any:
+    """Chain a SIGTERM handler that flips readiness before the server's own handler runs."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        app.state.draining = True
+        log.info("SIGTERM: draining")
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGTERM) is on_sigterm:
+            signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
+# ----- the app -----
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service, configured by `settings` (default: the environment's)."""
+    settings = settings or get_settings()
+    app_logging.configure(settings.log_level)
+    app = FastAPI(
+        title="gradtape",
+        version="1.0.0",
+        summary="Gradients over HTTP: tf.GradientTape semantics on a NumPy reverse-mode tape.",
+        lifespan=lifespan,
+    )
+    if settings is not get_settings():
+        app.dependency_overrides[get_settings] = lambda: settings
+    app.state.settings = settings
+    app.state.gate = Gate(settings.max_concurrency, settings.max_queue)
+    app.state.ready = False
+    app.state.draining = False
+    problems.install(app)
+    app.include_router(api_router)
+    app.include_router(health_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                schemas.components()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+app = create_app()

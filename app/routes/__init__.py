@@ -1,0 +1,35 @@
+"""The API routers: `api_router` (prefix /v1, behind the API key) and `health_router` (open)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app import problems
+from app.routes import health, ops, run
+from app.settings import SettingsDep
+
+_bearer = HTTPBearer(auto_error=False, description="required when GRADTAPE_API_KEY is set")
+
+
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def require_api_key(settings: SettingsDep, credentials: BearerDep) -> None:
+    """401 unless `Authorization: Bearer <key>` matches the configured key (if any)."""
+    key = settings.api_key
+    if key is None:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), key.encode()):
+        raise problems.unauthorized()
+
+
+api_router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+api_router.include_router(run.router)
+api_router.include_router(ops.router)
+
+health_router = health.router

@@ -1,0 +1,276 @@
+"""POST /v1/run, and the plumbing every evaluating route shares: body, admission, encoding."""
+
+from __future__ import annotations
+
+import math
+import time
+from base64 import b64decode
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import msgpack
+import numpy as np
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from app import metrics, problems
+from app.logging import REQUEST
+from app.schemas import JSON, MSGPACK, RunResponse, problem_responses, run_request_body
+from app.settings import SettingsDep
+from engine import EngineError, Limits
+from engine.program import RunResult, encode, encode_result, run_program
+from engine.program.values import DTYPES, dtype_of, pointer_to
+
+T = TypeVar("T")
+
+MSGPACK_TYPES = frozenset(
+    {"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"}
+)
+_SCALARS = (int, float, bool, str, type(None))
+
+router = APIRouter(tags=["run"])
+
+
+# ----- the request body -----
+@dataclass(frozen=True, slots=True)
+class Body:
+    """The raw request body and how to read it and answer it."""
+
+    raw: bytes
+    msgpack_in: bool = False
+    msgpack_out: bool = False
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").partition(";")[0].strip().lower()
+
+
+def wants_msgpack(accept: str | None) -> bool:
+    """True when the Accept header names msgpack (before or without JSON)."""
+    kinds = [_media_type(part) for part in (accept or "").split(",")]
+    for kind in kinds:
+        if kind in MSGPACK_TYPES:
+            return True
+        if kind in (JSON, "application/*", "*/*"):
+            return False
+    return False
+
+
+async def read_body(request: Request) -> Body:
+    """The body as bytes (the size limit is enforced while it streams in, see app.main)."""
+    return Body(
+        raw=await request.body(),
+        msgpack_in=_media_type(request.headers.get("content-type")) in MSGPACK_TYPES,
+        msgpack_out=wants_msgpack(request.headers.get("accept")),
+    )
+
+
+BodyDep = Annotated[Body, Depends(read_body)]
+
+
+def decode_body(body: Body) -> dict[str, Any]:
+    """The request object; 400 when the parser refuses the bytes, 422 when it is not an object."""
+    if body.msgpack_in:
+        try:
+            data = msgpack.unpackb(body.raw, raw=False, strict_map_key=True)
+        except Exception as exc:  # msgpack raises several unrelated types
+            raise problems.invalid_json(f"msgpack: {type(exc).__name__}") from None
+        data = _msgpack_tensors(data)
+    else:
+        try:
+            data = orjson.loads(body.raw)
+        except orjson.JSONDecodeError as exc:
+            raise problems.invalid_json(
+                f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+            ) from None
+    if not isinstance(data, dict):
+        raise problems.not_an_object(_json_kind(data))
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _msgpack_tensors(value: Any) -> Any:
+    """msgpack tensors `{"bytes": <bin>, "dtype", "shape"}` become `{"data": <ndarray>, ...}`,
+    in place; binary data anywhere else is refused. Iterative: nesting depth costs no stack."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, pointer = stack.pop()
+        if isinstance(node, dict):
+            items: Any = node.items()
+        elif isinstance(node, list):
+            if all(type(v) in _SCALARS for v in node):
+                continue
+            items = enumerate(node)
+        else:
+            continue
+        for key, child in items:
+            where = pointer_to(pointer, key)
+            if isinstance(child, dict) and isinstance(child.get("bytes"), bytes):
+                node[key] = child = _from_bytes(child, where)
+            elif isinstance(child, bytes | msgpack.ExtType | msgpack.Timestamp):
+                raise EngineError(
+                    "binary data is only allowed as a tensor's `bytes`",
+                    code="bad_value",
+                    pointer=where,
+                )
+            if isinstance(child, dict | list):
+                stack.append((child, where))
+    return value
+
+
+def _from_bytes(obj: dict[str, Any], pointer: str) -> dict[str, Any]:
+    """`{"bytes", "dtype", "shape", ...}` as the engine's object form with an ndarray `data`."""
+    if "data" in obj or "b64" in obj:
+        key = "data" if "data" in obj else "b64"
+        raise EngineError(
+            f"a tensor has one of data, b64, bytes; {key!r} and 'bytes' given",
+            code="bad_tensor",
+            pointer=pointer_to(pointer, key),
+        )
+    for key in ("dtype", "shape"):
+        if key not in obj:
+            raise EngineError(
+                f"a bytes tensor needs {key!r}",
+                code="missing_key",
+                pointer=pointer_to(pointer, key),
+            )
+    dtype = dtype_of(obj["dtype"], pointer_to(pointer, "dtype"))
+    shape = obj["shape"]
+    if (
+        not isinstance(shape, list)
+        or not all(type(d) is int and d >= 0 for d in shape)
+        or len(shape) > 64
+    ):
+        raise EngineError(
+            "shape must be a list of at most 64 non-negative integers",
+            code="bad_tensor",
+            pointer=pointer_to(pointer, "shape"),
+        )
+    raw = obj["bytes"]
+    expected = math.prod(shape) * dtype.itemsize
+    if len(raw) != expected:
+        raise EngineError(
+            f"bytes holds {len(raw)} bytes; shape {shape} of {dtype.name} needs {expected}",
+            code="bad_tensor",
+            pointer=pointer_to(pointer, "bytes"),
+        )
+    array = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(shape)
+    if dtype.kind == "b" and raw and max(raw) > 1:
+        raise EngineError(
+            "bool bytes must be 0 or 1", code="bad_tensor", pointer=pointer_to(pointer, "bytes")
+        )
+    rest = {k: v for k, v in obj.items() if k != "bytes"}
+    return {**rest, "data": array if array.dtype.isnative else array.astype(dtype)}
+
+
+# ----- admission: a limiter sized to the cores, plus a small queue -----
+class Gate:
+    """Runs evaluations in worker threads, at most `concurrency` at once and `queue` waiting;
+    beyond that a request is refused at once (503 with Retry-After)."""
+
+    def __init__(self, concurrency: int, queue: int) -> None:
+        self.limiter = anyio.CapacityLimiter(concurrency)
+        self.capacity = concurrency + queue
+        self.admitted = 0
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.admitted >= self.capacity:
+            raise problems.over_capacity()
+        self.admitted += 1
+        metrics.IN_PROGRESS.inc()
+        try:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+        finally:
+            self.admitted -= 1
+            metrics.IN_PROGRESS.dec()
+
+
+async def get_gate(request: Request) -> Gate:
+    return request.app.state.gate
+
+
+GateDep = Annotated[Gate, Depends(get_gate)]
+
+
+# ----- the response -----
+def render(encoded: dict[str, Any], msgpack_out: bool) -> Response:
+    """The 200 response: orjson (NumPy arrays serialized natively) or msgpack."""
+    if msgpack_out:
+        return Response(msgpack.packb(encoded, use_bin_type=True), media_type=MSGPACK)
+    return Response(orjson.dumps(encoded, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
+
+
+def count(seconds: float, outcome: str, ops: int | None) -> None:
+    """Record one evaluation in the metrics and in the request's log line."""
+    metrics.PROGRAMS.labels(outcome=outcome).inc()
+    metrics.EVALUATION_SECONDS.observe(seconds)
+    if ops is not None:
+        metrics.OPS_EXECUTED.inc(ops)
+        info = REQUEST.get()
+        if info is not None:
+            info.ops_executed = ops
+
+
+def evaluate(body: Body, limits: Limits) -> Response:
+    """Decode, run, encode: the whole evaluation, in a worker thread."""
+    request = decode_body(body)
+    start = time.perf_counter()
+    try:
+        result = run_program(request, limits)
+        encoded = encode_msgpack(result) if body.msgpack_out else encode_result(result)
+    except EngineError as exc:
+        count(time.perf_counter() - start, exc.code, None)
+        raise
+    count(time.perf_counter() - start, "ok", encoded["stats"].get("ops_executed"))
+    return render(encoded, body.msgpack_out)
+
+
+def encode_msgpack(result: RunResult) -> dict[str, Any]:
+    """The run response for msgpack: each tensor `{"dtype", "shape", "bytes": <raw LE>}`."""
+    return {
+        "outputs": {name: _raw_tensor(t) for name, t in result.outputs.items()},
+        "warnings": result.warnings,
+        "stats": result.stats,
+    }
+
+
+def _raw_tensor(t: Any) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    array = np.asarray(getattr(t, "value", t))
+    if array.dtype.name not in DTYPES:  # outside the wire's six: the engine converts it
+        head = encode(t, "base64")
+        assert head is not None
+        return {"dtype": head["dtype"], "shape": head["shape"], "bytes": b64decode(head["b64"])}
+    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return {"dtype": array.dtype.name, "shape": list(array.shape), "bytes": little.tobytes()}
+
+
+@router.post(
+    "/run",
+    response_model=RunResponse,
+    summary="Evaluate a program",
+    responses={
+        200: {"content": {MSGPACK: {}}},
+        **problem_responses(400, 401, 413, 422, 503),
+    },
+    openapi_extra={"requestBody": run_request_body()},
+)
+async def run(body: BodyDep, settings: SettingsDep, gate: GateDep) -> Response:
+    """Evaluate one program (API.md section 3) and return the requested outputs."""
+    return await gate.run(evaluate, body, settings.limits())

@@ -1,0 +1,97 @@
+"""Service settings from GRADTAPE_* environment variables; `Settings.limits()` feeds the engine."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import Depends
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from engine import Limits
+
+MIB = 1024 * 1024
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment (prefix `GRADTAPE_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRADTAPE_", extra="ignore")
+
+    # ----- server -----
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "INFO"
+    api_key: str | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # ----- HTTP layer -----
+    max_body_bytes: int = Field(default=64 * MIB, ge=1)
+    max_concurrency: int = Field(default_factory=_cores, ge=1)
+    max_queue: int = Field(default_factory=lambda: 2 * _cores(), ge=0)
+
+    # ----- engine limits (API.md section 6) -----
+    max_elements_per_tensor: int = Field(default=16_777_216, ge=1)
+    max_live_elements: int = Field(default=67_108_864, ge=1)
+    max_ops: int = Field(default=1_000_000, ge=1)
+    max_iterations: int = Field(default=100_000, ge=0)
+    max_call_depth: int = Field(default=64, ge=1)
+    max_nesting_depth: int = Field(default=64, ge=1)
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_statements: int = Field(default=100_000, ge=1)
+    max_outputs: int = Field(default=10_000, ge=1)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """Accept a JSON list or a comma-separated string."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+            raise ValueError("must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
+        return level
+
+    @field_validator("api_key")
+    @classmethod
+    def _empty_key_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    def limits(self) -> Limits:
+        """The engine's limits for one request."""
+        return Limits(
+            max_elements_per_tensor=self.max_elements_per_tensor,
+            max_live_elements=self.max_live_elements,
+            max_ops=self.max_ops,
+            max_iterations=self.max_iterations,
+            max_call_depth=self.max_call_depth,
+            max_nesting_depth=self.max_nesting_depth,
+            timeout_s=self.timeout_s,
+            max_statements=self.max_statements,
+            max_outputs=self.max_outputs,
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

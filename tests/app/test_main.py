@@ -1,0 +1,86 @@
+"""The app's middleware: one structured log line per request, CORS when configured."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from app.logging import JSONFormatter
+from tests.app.wire import TUTORIAL
+
+
+@pytest.fixture
+def records() -> Iterator[list[logging.LogRecord]]:
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    logger = logging.getLogger("gradtape")
+    logger.addHandler(handler)
+    yield seen
+    logger.removeHandler(handler)
+
+
+def _request_lines(records: list[logging.LogRecord]) -> list[dict[str, object]]:
+    formatter = JSONFormatter()
+    return [orjson.loads(formatter.format(r)) for r in records if r.getMessage() == "request"]
+
+
+def test_one_json_line_per_request(client: TestClient, records: list[logging.LogRecord]) -> None:
+    secret = 12345.678
+    request = {**TUTORIAL, "inputs": {"x": {"data": [[secret, 1.0], [1.0, 1.0]]}}}
+    client.post("/v1/run", json=request, headers={"x-request-id": "log-1"})
+    client.get("/nowhere")
+    first, second = _request_lines(records)
+    assert first["request_id"] == "log-1"
+    assert (first["method"], first["path"], first["route"], first["status"]) == (
+        "POST",
+        "/v1/run",
+        "/v1/run",
+        200,
+    )
+    assert first["ops_executed"] >= 2
+    assert isinstance(first["duration_ms"], float)
+    assert first["level"] == "INFO" and first["logger"] == "gradtape.http"
+    assert second["status"] == 404 and second["ops_executed"] is None
+    assert all(str(secret) not in r.getMessage() + str(r.__dict__) for r in records)
+
+
+def test_log_level_from_settings(
+    make_client: Callable[..., TestClient], records: list[logging.LogRecord]
+) -> None:
+    client = make_client(log_level="WARNING")
+    client.get("/healthz")
+    assert _request_lines(records) == []
+
+
+def test_no_cors_by_default(client: TestClient) -> None:
+    response = client.get("/healthz", headers={"origin": "https://a.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_when_origins_are_configured(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(cors_origins=["https://a.example"])
+    response = client.options(
+        "/v1/run",
+        headers={
+            "origin": "https://a.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type,authorization",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://a.example"
+    assert response.headers["x-request-id"]
+    simple = client.post("/v1/run", json=TUTORIAL, headers={"origin": "https://a.example"})
+    assert simple.headers["access-control-allow-origin"] == "https://a.example"
+    assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+    other = client.get("/healthz", headers={"origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers

@@ -1,0 +1,219 @@
+"""POST /v1/run over HTTP: encodings, msgpack, big inputs, and the golden programs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from engine import EngineError
+from tests.app.wire import TUTORIAL, assert_problem
+
+RUN = "/v1/run"
+PROGRAMS = Path(__file__).resolve().parents[1] / "engine" / "programs"
+GOLDEN = sorted(PROGRAMS.glob("*.json"))
+MSGPACK = "application/msgpack"
+
+
+def test_tutorial(client: TestClient) -> None:
+    response = client.post(RUN, json=TUTORIAL)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["outputs"]["dz_dx"] == {
+        "dtype": "float64",
+        "shape": [2, 2],
+        "data": [[8.0, 8.0], [8.0, 8.0]],
+    }
+    assert body["outputs"]["dz_dy"] == {"dtype": "float64", "shape": [], "data": 8.0}
+    assert body["warnings"] == []
+    assert body["stats"]["ops_executed"] >= 2
+
+
+def test_base64_outputs(client: TestClient) -> None:
+    response = client.post(RUN, json={**TUTORIAL, "options": {"encoding": "base64"}})
+    out = response.json()["outputs"]["dz_dx"]
+    assert set(out) == {"dtype", "shape", "b64"}
+    assert np.frombuffer(base64.b64decode(out["b64"]), "<f8").tolist() == [8.0] * 4
+
+
+def test_non_finite_and_float16_outputs(client: TestClient) -> None:
+    request = {
+        "inputs": {"x": {"data": [1.0, -1.0, 0.0], "dtype": "float16"}},
+        "program": [
+            {"op": "log", "args": ["x"], "out": "lx"},
+            {"op": "divide", "args": [1.0, {"data": [0.0, 1.0], "dtype": "float64"}], "out": "r"},
+        ],
+        "outputs": ["lx", "r"],
+    }
+    body = client.post(RUN, json=request).json()
+    assert body["outputs"]["lx"]["dtype"] == "float16"
+    assert body["outputs"]["lx"]["data"] == [0.0, "NaN", "-Infinity"]
+    assert body["outputs"]["r"]["data"] == ["Infinity", 1.0]
+
+
+def test_unconnected_gradient_is_null_with_a_warning(client: TestClient) -> None:
+    request = {
+        "inputs": {"x": 2.0, "n": 3.0},
+        "program": [
+            {"tape": "t", "watch": ["x"], "body": [{"op": "square", "args": ["x"], "out": "y"}]},
+            {"gradient": "t", "target": "y", "sources": ["x", "n"], "out": ["dx", "dn"]},
+        ],
+        "outputs": ["dx", "dn"],
+    }
+    body = client.post(RUN, json=request).json()
+    assert body["outputs"]["dn"] is None
+    assert body["outputs"]["dx"]["data"] == 4.0
+    (warning,) = body["warnings"]
+    assert warning["code"] == "unconnected" and warning["source"] == "n"
+
+
+def test_a_million_floats_in_and_out(client: TestClient) -> None:
+    x = np.linspace(-1.0, 1.0, 1_000_000).reshape(1000, 1000)
+    request = {
+        "inputs": {"x": {"data": x.tolist()}},
+        "program": [
+            {
+                "tape": "t",
+                "watch": ["x"],
+                "body": [
+                    {"op": "sin", "args": ["x"], "out": "s"},
+                    {"op": "sum", "args": ["s"], "out": "y"},
+                ],
+            },
+            {"gradient": "t", "target": "y", "sources": "x", "out": "g"},
+        ],
+        "outputs": ["g"],
+    }
+    body = orjson.loads(client.post(RUN, content=orjson.dumps(request)).content)
+    g = np.asarray(body["outputs"]["g"]["data"])
+    assert g.shape == (1000, 1000)
+    np.testing.assert_allclose(g, np.cos(x))
+
+
+# ----- msgpack -----
+def test_msgpack_request_with_bytes_tensors_and_msgpack_response(client: TestClient) -> None:
+    x = np.arange(6, dtype="<f4").reshape(2, 3)
+    request = {
+        "inputs": {
+            "x": {"bytes": x.tobytes(), "dtype": "float32", "shape": [2, 3], "variable": True}
+        },
+        "program": [
+            {
+                "tape": "t",
+                "body": [
+                    {
+                        "op": "multiply",
+                        "args": ["x", {"bytes": x.tobytes(), "dtype": "FP32", "shape": [2, 3]}],
+                        "out": "y",
+                    },
+                    {"op": "sum", "args": ["y"], "out": "z"},
+                ],
+            },
+            {"gradient": "t", "target": "z", "sources": "x", "out": "g"},
+        ],
+        "outputs": ["g", "z"],
+    }
+    response = client.post(
+        RUN,
+        content=msgpack.packb(request),
+        headers={"content-type": MSGPACK, "accept": MSGPACK},
+    )
+    assert response.status_code == 200, response.content
+    assert response.headers["content-type"] == MSGPACK
+    body = msgpack.unpackb(response.content)
+    g = body["outputs"]["g"]
+    assert (g["dtype"], g["shape"]) == ("float32", [2, 3])
+    assert np.frombuffer(g["bytes"], "<f4").tolist() == x.ravel().tolist()  # d(x*c)/dx = c
+    z = body["outputs"]["z"]
+    assert (z["dtype"], z["shape"]) == ("float32", [])
+    assert np.frombuffer(z["bytes"], "<f4").item() == float((x * x).sum())
+    assert body["stats"]["ops_executed"] >= 2
+
+
+def test_msgpack_request_json_response(client: TestClient) -> None:
+    response = client.post(RUN, content=msgpack.packb(TUTORIAL), headers={"content-type": MSGPACK})
+    assert response.status_code == 200
+    assert response.json()["outputs"]["dz_dy"]["data"] == 8.0
+
+
+def test_json_request_msgpack_response(client: TestClient) -> None:
+    response = client.post(RUN, json=TUTORIAL, headers={"accept": f"{MSGPACK}, application/json"})
+    body = msgpack.unpackb(response.content)
+    assert np.frombuffer(body["outputs"]["dz_dx"]["bytes"], "<f8").tolist() == [8.0] * 4
+
+
+@pytest.mark.parametrize(
+    ("tensor", "code", "pointer"),
+    [
+        ({"bytes": b"\x00" * 7, "dtype": "float64", "shape": [1]}, "bad_tensor", "/inputs/x/bytes"),
+        (
+            {"bytes": b"\x00" * 8, "dtype": "complex", "shape": [1]},
+            "dtype_error",
+            "/inputs/x/dtype",
+        ),
+        ({"bytes": b"\x00" * 8, "shape": [1]}, "missing_key", "/inputs/x/dtype"),
+        (
+            {"bytes": b"\x00" * 8, "dtype": "float64", "shape": [-1]},
+            "bad_tensor",
+            "/inputs/x/shape",
+        ),
+        ({"bytes": b"\x02", "dtype": "bool", "shape": [1]}, "bad_tensor", "/inputs/x/bytes"),
+        (
+            {"bytes": b"\x00" * 8, "dtype": "float64", "shape": [1], "colour": 1},
+            "unknown_key",
+            "/inputs/x/colour",
+        ),
+    ],
+    ids=["length", "dtype", "no-dtype", "shape", "bool", "unknown-key"],
+)
+def test_bad_msgpack_tensors(
+    client: TestClient, tensor: dict[str, Any], code: str, pointer: str
+) -> None:
+    request = {"inputs": {"x": tensor}, "program": []}
+    response = client.post(RUN, content=msgpack.packb(request), headers={"content-type": MSGPACK})
+    assert_problem(response, 422, code, pointer)
+
+
+def test_binary_outside_a_tensor_is_refused(client: TestClient) -> None:
+    request = {"program": [{"op": b"add", "args": [1.0, 2.0], "out": "y"}]}
+    response = client.post(
+        RUN, content=msgpack.packb(request, use_bin_type=True), headers={"content-type": MSGPACK}
+    )
+    assert_problem(response, 422, "bad_value", "/program/0/op")
+
+
+# ----- the golden programs, over HTTP and in-process -----
+def _in_process(request: dict[str, Any]) -> dict[str, Any]:
+    from engine.program import encode_result, run_program
+
+    try:
+        encoded = encode_result(run_program(request))
+    except EngineError as exc:
+        return {"code": exc.code, "pointer": exc.pointer, "call_stack": exc.call_stack}
+    return orjson.loads(orjson.dumps(encoded, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+@pytest.mark.skipif(not GOLDEN, reason="no golden programs yet")
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
+def test_golden_program_over_http_matches_in_process(client: TestClient, path: Path) -> None:
+    case = json.loads(path.read_text())
+    request = case["request"]
+    local = _in_process(request)
+    response = client.post(RUN, content=orjson.dumps(request))
+    if "code" in local:
+        body = assert_problem(response, 422, local["code"], local["pointer"])
+        assert body.get("call_stack") == (local["call_stack"] or None)
+    else:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["outputs"] == local["outputs"]
+        assert body["warnings"] == local["warnings"]
+        assert body["stats"]["ops_executed"] == local["stats"]["ops_executed"]
