@@ -1,0 +1,470 @@
+"""The interpreter: typed statements run eagerly, with scopes, named tapes, functions and a budget.
+
+Control flow is plain Python over the statements, so a tape records exactly the ops that ran.
+Nested blocks run through the trampoline: deep programs are stopped by the request's limits,
+never by Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import EngineError, LimitError, OpError, ProgramError
+from ..limits import Budget
+from ..registry import numpy_error
+from ..tape import ACTIVE, Tape
+from ..tensor import Tensor, Variable
+from .syntax import (
+    Arg,
+    Bound,
+    CallStmt,
+    Const,
+    DefStmt,
+    ForStmt,
+    GradientStmt,
+    IfStmt,
+    JacobianStmt,
+    Name,
+    OpStmt,
+    Request,
+    ReturnStmt,
+    Stmt,
+    StopRecordingStmt,
+    TapeStmt,
+    WatchStmt,
+    WhileStmt,
+)
+from .trampoline import Step, drive
+from .values import pointer_to
+
+REASONS = {
+    "not_watched": "it was never watched",
+    "watched_after_use": "it was watched only after the ops that read it ran",
+    "no_path": "the target does not depend on it through the tape",
+    "stopped": "its path to the target is cut by stop_gradient or stop_recording",
+    "non_floating": "only floating-point sources and targets are differentiable",
+}
+
+# Failures of NumPy (or of Python arithmetic) inside gradient computations; they become
+# engine errors with a stable code, like the op forwards' in the registry.
+NUMERIC_ERRORS = (ArithmeticError, ValueError, TypeError, IndexError, MemoryError)
+
+
+@dataclass
+class RunResult:
+    """What a run returns: the requested outputs, the warnings, and counters."""
+
+    outputs: dict[str, Tensor | None]  # None: an unconnected gradient requested as null
+    warnings: list[dict[str, Any]]
+    stats: dict[str, Any]  # ops_executed, ops_recorded, elapsed_ms
+    encoding: str  # options.encoding: "json" or "base64"
+
+
+class _Return(Exception):
+    """A `return` statement unwinding to its call."""
+
+    def __init__(self, values: tuple[Tensor | None, ...]) -> None:
+        super().__init__()
+        self.values = values
+
+
+class Scope:
+    """The variables and tapes of the top level or of one function call."""
+
+    __slots__ = ("tapes", "vars")
+
+    def __init__(self) -> None:
+        self.vars: dict[str, Tensor | None] = {}
+        self.tapes: dict[str, Tape] = {}
+
+
+def _size(value: Tensor | None) -> int:
+    return 0 if value is None else int(value.size)
+
+
+def _entries(tape: Tape) -> int:
+    """Entries on the tape since it was last reset (a one-shot tape resets once used)."""
+    return len(tape._nodes)
+
+
+class Interpreter:
+    """Runs one parsed request; the budget is the request's, set as BUDGET by the caller."""
+
+    def __init__(self, request: Request, budget: Budget) -> None:
+        self.request = request
+        self.functions: dict[str, DefStmt] = request.functions
+        self.budget = budget
+        self.limits = budget.limits
+        self.top = Scope()
+        self.scopes: list[Scope] = [self.top]
+        self.call_stack: list[str] = []
+        self.assigned: set[str] = set()  # top-level names the program bound
+        self.bound = 0  # elements held by the bindings of every open scope
+        self.recorded = 0  # tape entries of tapes since reset or dropped
+        self._warnings: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    # ----- running -----
+    def run(self) -> dict[str, Tensor | None]:
+        """Bind the inputs, run the program, return the requested outputs."""
+        for name, inp in self.request.inputs.items():
+            value = Variable(inp.value, name=name) if inp.variable else Tensor(inp.value)
+            self.top.vars[name] = value
+            self.bound += value.size
+        drive(self.exec_block(self.request.program, self.top))
+        return self.outputs()
+
+    def exec_block(self, block: Sequence[Stmt], scope: Scope) -> Step[None]:
+        budget = self.budget
+        for stmt in block:
+            budget.live = self.bound + self.tape_elements()
+            try:
+                budget.check_time()
+                nested = self.exec(stmt, scope)
+                if nested is not None:
+                    yield nested
+            except EngineError as err:
+                err.at(stmt.pointer)  # keeps an inner pointer if one is already set
+                raise
+
+    def exec(self, stmt: Stmt, scope: Scope) -> Step[None] | None:
+        """Run a simple statement; for a compound one, return the step that runs it."""
+        match stmt:
+            case OpStmt(op=op, args=args, attrs=attrs, out=out):
+                result = op(*[self.arg(a, scope) for a in args], **attrs)
+                if op.multi:
+                    self.bind_all(scope, out, tuple(result), pointer_to(stmt.pointer, "out"))
+                else:
+                    self.bind(scope, out[0], result)
+            case WatchStmt():
+                self.watch(stmt, scope)
+            case GradientStmt():
+                self.gradient(stmt, scope)
+            case JacobianStmt():
+                self.jacobian(stmt, scope)
+            case ReturnStmt(names=names):
+                raise _Return(tuple(self.value(n, scope) for n in names))
+            case DefStmt():
+                pass  # collected at parse time: callable from anywhere in the program
+            case TapeStmt():
+                return self.tape(stmt, scope)
+            case IfStmt(cond=cond, then=then, orelse=orelse):
+                return self.exec_block(then if self.truth(cond, scope) else orelse, scope)
+            case ForStmt():
+                return self.for_loop(stmt, scope)
+            case WhileStmt():
+                return self.while_loop(stmt, scope)
+            case CallStmt():
+                return self.call(stmt, scope)
+            case StopRecordingStmt():
+                return self.stop_recording(stmt, scope)
+            case _:
+                raise AssertionError(f"unhandled {type(stmt).__name__}")  # parse guarantees kinds
+        return None
+
+    # ----- names -----
+    def value(self, ref: Name, scope: Scope) -> Tensor | None:
+        try:
+            return scope.vars[ref.name]
+        except KeyError:
+            raise ProgramError(
+                f"unknown name {ref.name!r}", code="unknown_name", pointer=ref.pointer
+            ) from None
+
+    def read(self, ref: Name, scope: Scope) -> Tensor:
+        value = self.value(ref, scope)
+        if value is None:
+            raise ProgramError(
+                f"{ref.name!r} is null (an unconnected gradient); ask for "
+                '"unconnected": "zero" to get zeros instead',
+                code="bad_value",
+                pointer=ref.pointer,
+            )
+        return value
+
+    def arg(self, a: Arg, scope: Scope) -> Any:
+        return a.value if isinstance(a, Const) else self.read(a, scope)
+
+    def bind(self, scope: Scope, name: str, value: Tensor | None) -> None:
+        old = scope.vars.get(name)
+        scope.vars[name] = value
+        self.bound += _size(value) - _size(old)
+        if scope is self.top:
+            self.assigned.add(name)
+
+    def bind_all(
+        self, scope: Scope, names: tuple[str, ...], values: tuple[Tensor | None, ...], pointer: str
+    ) -> None:
+        if len(names) != len(values):
+            raise ProgramError(
+                f"{len(values)} values for {len(names)} names", code="bad_arity", pointer=pointer
+            )
+        for name, value in zip(names, values, strict=True):
+            self.bind(scope, name, value)
+
+    def truth(self, ref: Name, scope: Scope) -> bool:
+        value = self.read(ref, scope)
+        if value.size != 1:
+            raise ProgramError(
+                f"{ref.name!r} has shape {list(value.shape)}; a condition must be a scalar",
+                code="shape_mismatch",
+                pointer=ref.pointer,
+            )
+        return bool(np.asarray(value.value).item())
+
+    def bound_value(self, bound: Bound, scope: Scope) -> int:
+        if isinstance(bound, int):
+            return bound
+        value = self.read(bound, scope)
+        if value.dtype.kind not in "iu":
+            raise ProgramError(
+                f"{bound.name!r} is {value.dtype.name}; a range bound is an integer",
+                code="dtype_error",
+                pointer=bound.pointer,
+            )
+        if value.size != 1:
+            raise ProgramError(
+                f"{bound.name!r} has shape {list(value.shape)}; a range bound is a scalar",
+                code="shape_mismatch",
+                pointer=bound.pointer,
+            )
+        return int(np.asarray(value.value).item())
+
+    # ----- tapes -----
+    def tape_named(self, name: str, scope: Scope, pointer: str) -> Tape:
+        tape = scope.tapes.get(name)
+        if tape is None:
+            raise ProgramError(
+                f"no tape named {name!r} in this scope", code="unknown_tape", pointer=pointer
+            )
+        return tape
+
+    def tape_elements(self) -> int:
+        return sum(t.elements for s in self.scopes for t in s.tapes.values())
+
+    def tape(self, stmt: TapeStmt, scope: Scope) -> Step[None]:
+        old = scope.tapes.get(stmt.name)
+        if old is not None and old in ACTIVE.get():
+            raise ProgramError(
+                f"tape {stmt.name!r} is still recording; a tape name can be reused once its "
+                "tape has stopped",
+                code="tape_name_in_use",
+                pointer=pointer_to(stmt.pointer, "tape"),
+            )
+        watched = [self.read(n, scope) for n in stmt.watch]
+        if old is not None:
+            self.recorded += _entries(old)
+        tape = Tape(stmt.persistent, stmt.watch_accessed_variables)
+        scope.tapes[stmt.name] = tape
+        with tape:
+            for t in watched:
+                tape.watch(t)
+            yield self.exec_block(stmt.body, scope)
+
+    def watch(self, stmt: WatchStmt, scope: Scope) -> None:
+        if stmt.on is None:
+            active = ACTIVE.get()
+            if not active:
+                raise ProgramError(
+                    "watch needs a tape: no tape is active here, and 'on' names none",
+                    code="not_in_tape",
+                    pointer=stmt.pointer,
+                )
+            tape = active[-1]
+        else:
+            tape = self.tape_named(stmt.on, scope, pointer_to(stmt.pointer, "on"))
+        for ref in stmt.names:
+            tape.watch(self.read(ref, scope))
+
+    def stop_recording(self, stmt: StopRecordingStmt, scope: Scope) -> Step[None]:
+        if stmt.tape is None:
+            tapes = [t for t in ACTIVE.get() if t.recording]
+        else:
+            pointer = pointer_to(stmt.pointer, "stop_recording")
+            tape = self.tape_named(stmt.tape, scope, pointer)
+            if not tape.recording:
+                raise ProgramError(
+                    f"tape {stmt.tape!r} is not recording here",
+                    code="tape_not_recording",
+                    pointer=pointer,
+                )
+            tapes = [tape]
+        with ExitStack() as paused:
+            for t in tapes:
+                paused.enter_context(t.stop_recording())
+            yield self.exec_block(stmt.body, scope)
+
+    # ----- differentiation -----
+    def gradient(self, stmt: GradientStmt, scope: Scope) -> None:
+        tape = self.tape_named(stmt.tape, scope, pointer_to(stmt.pointer, "gradient"))
+        targets = [self.read(n, scope) for n in stmt.targets]
+        sources = [self.read(n, scope) for n in stmt.sources]
+        seeds = (
+            None
+            if stmt.output_gradients is None
+            else [self.read(n, scope) for n in stmt.output_gradients]
+        )
+        grads = self.differentiate(
+            tape, stmt, "gradient",
+            lambda: tape.gradient(targets, sources, seeds, stmt.unconnected),
+        )  # fmt: skip
+        self.bind_all(scope, stmt.out, tuple(grads), pointer_to(stmt.pointer, "out"))
+        self.note_unconnected(tape, stmt.pointer, stmt.sources, stmt.unconnected)
+
+    def jacobian(self, stmt: JacobianStmt, scope: Scope) -> None:
+        kind = "batch_jacobian" if stmt.batch else "jacobian"
+        tape = self.tape_named(stmt.tape, scope, pointer_to(stmt.pointer, kind))
+        target = self.read(stmt.target, scope)
+        sources = [self.read(n, scope) for n in stmt.sources]
+        for ref, s in zip(stmt.sources, sources, strict=True):
+            if stmt.batch:
+                if target.ndim < 2 or s.ndim < 2 or target.shape[0] != s.shape[0]:
+                    raise OpError(
+                        "batch_jacobian needs a target and sources of rank >= 2 with equal "
+                        f"first dimensions; {stmt.target.name} has shape {list(target.shape)} "
+                        f"and {ref.name} {list(s.shape)}",
+                        code="shape_mismatch",
+                    )
+                elements = target.size * math.prod(s.shape[1:])
+            else:
+                elements = target.size * s.size
+            self.budget.check_elements(f"the {kind} of {stmt.target.name} by {ref.name}", elements)
+        method = tape.batch_jacobian if stmt.batch else tape.jacobian
+        results = self.differentiate(
+            tape, stmt, kind, lambda: method(target, sources, stmt.unconnected)
+        )
+        self.bind_all(scope, stmt.out, tuple(results), pointer_to(stmt.pointer, "out"))
+        self.note_unconnected(tape, stmt.pointer, stmt.sources, stmt.unconnected)
+
+    def differentiate(
+        self, tape: Tape, stmt: GradientStmt | JacobianStmt, kind: str, compute: Callable[[], Any]
+    ) -> Any:
+        if not tape.persistent:
+            self.recorded += _entries(tape)  # a one-shot tape drops its entries when used
+        consumed = tape.consumed_in_context
+        try:
+            result = compute()
+        except EngineError:
+            raise
+        except NUMERIC_ERRORS as exc:
+            raise numpy_error(kind, exc) from exc
+        if tape.consumed_in_context and not consumed:
+            self.warn(
+                "tape_consumed_in_context", stmt.pointer,
+                f"tape {stmt.tape!r} is not persistent and was used inside its own body: it "
+                "stopped recording here (later ops in its body are not recorded)",
+                tape=stmt.tape,
+            )  # fmt: skip
+        return result
+
+    def note_unconnected(
+        self, tape: Tape, pointer: str, sources: tuple[Name, ...], unconnected: str
+    ) -> None:
+        given = "zeros" if unconnected == "zero" else "null"
+        for index, reason in tape.last_unconnected:
+            name = sources[index].name
+            self.warn(
+                "unconnected", pointer,
+                f"{name!r} is unconnected to the target: {REASONS.get(reason, reason)}; its "
+                f"result is {given}",
+                source=name, reason=reason,
+            )  # fmt: skip
+
+    def warn(self, code: str, pointer: str, message: str, **extra: Any) -> None:
+        """Add a warning; a statement repeated by a loop gives one warning with a count."""
+        call_stack = tuple(self.call_stack)
+        key = (code, pointer, call_stack, *sorted(extra.items()))
+        seen = self._warnings.get(key)
+        if seen is not None:
+            seen["count"] = seen.get("count", 1) + 1
+            return
+        warning: dict[str, Any] = {"pointer": pointer, "code": code, "message": message, **extra}
+        if call_stack:
+            warning["call_stack"] = list(call_stack)
+        self._warnings[key] = warning
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        return list(self._warnings.values())
+
+    # ----- control flow -----
+    def for_loop(self, stmt: ForStmt, scope: Scope) -> Step[None]:
+        start, stop, step = (self.bound_value(b, scope) for b in (stmt.start, stmt.stop, stmt.step))
+        if step == 0:
+            raise ProgramError(
+                "a range step cannot be 0",
+                code="bad_value",
+                pointer=pointer_to(stmt.pointer, "range"),
+            )
+        for i in range(start, stop, step):
+            self.budget.tick_iteration()
+            self.bind(scope, stmt.var, Tensor(np.asarray(i, dtype=np.int64)))
+            yield self.exec_block(stmt.body, scope)
+
+    def while_loop(self, stmt: WhileStmt, scope: Scope) -> Step[None]:
+        started = 0
+        while self.truth(stmt.cond, scope):
+            started += 1
+            if stmt.max_iterations is not None and started > stmt.max_iterations:
+                raise LimitError(
+                    f"the while loop is starting iteration {started}; its max_iterations is "
+                    f"{stmt.max_iterations}"
+                )
+            self.budget.tick_iteration()
+            yield self.exec_block(stmt.body, scope)
+
+    def call(self, stmt: CallStmt, scope: Scope) -> Step[None]:
+        fn = self.functions[stmt.func]
+        if len(self.call_stack) >= self.limits.max_call_depth:
+            raise LimitError(f"calls nest deeper than {self.limits.max_call_depth}")
+        args = [a.tensor if isinstance(a, Const) else self.value(a, scope) for a in stmt.args]
+        inner = Scope()
+        for param, value in zip(fn.params, args, strict=True):
+            self.bind(inner, param, value)
+        self.scopes.append(inner)
+        self.call_stack.append(stmt.pointer)
+        returned: tuple[Tensor | None, ...] = ()
+        try:
+            yield self.exec_block(fn.body, inner)
+        except _Return as ret:
+            returned = ret.values
+        except EngineError as err:
+            if err.call_stack is None:
+                err.call_stack = list(self.call_stack)
+            raise
+        finally:
+            self.call_stack.pop()
+            self.scopes.pop()
+            self.release(inner)
+        if stmt.out is not None:
+            self.bind_all(scope, stmt.out, returned, pointer_to(stmt.pointer, "out"))
+
+    def release(self, scope: Scope) -> None:
+        """A finished call's scope: its bindings and tapes are gone."""
+        self.bound -= sum(_size(v) for v in scope.vars.values())
+        self.recorded += sum(_entries(t) for t in scope.tapes.values())
+
+    # ----- results -----
+    def outputs(self) -> dict[str, Tensor | None]:
+        names = self.request.outputs
+        if names is None:
+            inputs = self.request.inputs
+            names = tuple(n for n in self.top.vars if n not in inputs or n in self.assigned)
+        out: dict[str, Tensor | None] = {}
+        for i, name in enumerate(names):
+            if name not in self.top.vars:
+                raise ProgramError(
+                    f"output {name!r} is not a variable of the top-level scope",
+                    code="unknown_name",
+                    pointer=f"/outputs/{i}",
+                )
+            out[name] = self.top.vars[name]
+        return out
+
+    def ops_recorded(self) -> int:
+        return self.recorded + sum(_entries(t) for s in self.scopes for t in s.tapes.values())

@@ -1,0 +1,498 @@
+"""Request dict -> typed statements; unknown keys, kinds, ops and names -> errors with a pointer.
+
+Each field is read by the reader of its type in the field table (syntax.KINDS), so the parser and
+the published JSON Schemas cannot drift apart. Nested blocks are parsed through the trampoline,
+and nesting past the limit is refused before it is descended into.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Collection
+from typing import Any
+
+from ..errors import EngineError, LimitError, ProgramError
+from ..limits import Limits
+from ..registry import ALIASES, OPS, lookup_op
+from ..tensor import Tensor
+from .syntax import (
+    ARGS,
+    ATTRS,
+    BLOCK,
+    BOOL,
+    COUNT,
+    KINDS,
+    NAME,
+    NAME_OR_NAMES,
+    NAME_RE,
+    NAMES,
+    OP_NAME,
+    RANGE,
+    TAPE_OR_NULL,
+    UNCONNECTED,
+    Arg,
+    Bound,
+    CallStmt,
+    Const,
+    DefStmt,
+    ForStmt,
+    GradientStmt,
+    IfStmt,
+    Input,
+    JacobianStmt,
+    Name,
+    OpStmt,
+    Request,
+    ReturnStmt,
+    Stmt,
+    StopRecordingStmt,
+    TapeStmt,
+    WatchStmt,
+    WhileStmt,
+    quoted,
+)
+from .trampoline import Step, drive
+from .values import ENCODINGS, decode, decode_input, pointer_to
+
+REQUEST_KEYS = ("inputs", "program", "outputs", "options")
+OPTION_KEYS = ("encoding",)
+
+
+def parse_request(
+    request: Any, limits: Limits | None = None, *, extra: Collection[str] = ()
+) -> Request:
+    """Validate a whole run request (inputs, program, outputs, options) and type its program.
+
+    `extra` names top-level keys that the caller handles itself (e.g. `check` for /v1/check);
+    any other unknown key is an `unknown_key` error.
+    """
+    limits = limits or Limits()
+    if not isinstance(request, dict):
+        raise ProgramError("the request must be a JSON object", code="bad_request", pointer="")
+    _reject_unknown(request, "", (*REQUEST_KEYS, *extra), "the request")
+    if "program" not in request:
+        raise ProgramError("the request needs a 'program'", code="missing_key", pointer="/program")
+    parser = Parser(limits)
+    program = drive(parser.block(request["program"], "/program", depth=1, in_def=False))
+    parser.resolve_calls()
+    return Request(
+        inputs=_inputs(request.get("inputs")),
+        program=program,
+        functions=parser.functions,
+        outputs=_outputs(request.get("outputs"), limits),
+        encoding=_encoding(request.get("options")),
+        statements=parser.statements,
+    )
+
+
+def _reject_unknown(obj: dict[str, Any], pointer: str, known: Collection[str], what: str) -> None:
+    for key in obj:
+        if key not in known:
+            raise ProgramError(
+                f"unknown key {quoted(key)} in {what} (known keys: {', '.join(known)})",
+                code="unknown_key",
+                pointer=pointer_to(pointer, key),
+            )
+
+
+def _inputs(raw: Any) -> dict[str, Input]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ProgramError("inputs must be an object", code="bad_value", pointer="/inputs")
+    out: dict[str, Input] = {}
+    for name, value in raw.items():
+        pointer = pointer_to("/inputs", name)
+        check_name(name, pointer)
+        array, variable = decode_input(value, pointer)
+        out[name] = Input(array, variable, pointer)
+    return out
+
+
+def _outputs(raw: Any, limits: Limits) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise ProgramError("outputs must be a list of names", code="bad_value", pointer="/outputs")
+    if len(raw) > limits.max_outputs:
+        raise LimitError(
+            f"{len(raw)} outputs requested; the limit is {limits.max_outputs}", pointer="/outputs"
+        )
+    for i, name in enumerate(raw):
+        check_name(name, f"/outputs/{i}")
+    return tuple(raw)
+
+
+def _encoding(raw: Any) -> str:
+    if raw is None:
+        return "json"
+    if not isinstance(raw, dict):
+        raise ProgramError("options must be an object", code="bad_value", pointer="/options")
+    _reject_unknown(raw, "/options", OPTION_KEYS, "options")
+    encoding = raw.get("encoding", "json")
+    if encoding not in ENCODINGS:
+        raise ProgramError(
+            f"encoding must be one of {', '.join(ENCODINGS)}",
+            code="bad_value",
+            pointer="/options/encoding",
+        )
+    return str(encoding)
+
+
+def check_name(name: Any, pointer: str) -> str:
+    if not isinstance(name, str):
+        raise ProgramError("a name must be a string", code="bad_value", pointer=pointer)
+    if not NAME_RE.fullmatch(name):
+        raise ProgramError(
+            "not a valid name: a name is letters, digits and _, not starting with a digit",
+            code="bad_name",
+            pointer=pointer,
+        )
+    return name
+
+
+# ----- readers, one per field type -----
+def _name(value: Any, pointer: str) -> Name:
+    return Name(check_name(value, pointer), pointer)
+
+
+def _names(value: Any, pointer: str) -> tuple[Name, ...]:
+    if not isinstance(value, list):
+        raise ProgramError("expected a list of names", code="bad_value", pointer=pointer)
+    return tuple(_name(v, f"{pointer}/{i}") for i, v in enumerate(value))
+
+
+def _name_or_names(value: Any, pointer: str) -> tuple[Name, ...]:
+    if isinstance(value, list):
+        return _names(value, pointer)
+    if not isinstance(value, str):
+        raise ProgramError("expected a name or a list of names", code="bad_value", pointer=pointer)
+    return (_name(value, pointer),)
+
+
+def literal(value: Any, pointer: str) -> Const:
+    """A literal argument: bare numbers and booleans stay Python scalars for the op."""
+    tensor = Tensor(decode(value, pointer))
+    if isinstance(value, bool | int | float):
+        return Const(value, tensor, pointer)
+    return Const(tensor, tensor, pointer)
+
+
+def _args(value: Any, pointer: str) -> tuple[Arg, ...]:
+    if not isinstance(value, list):
+        raise ProgramError(
+            "args must be a list of names and literal tensors", code="bad_value", pointer=pointer
+        )
+    out: list[Arg] = []
+    for i, v in enumerate(value):
+        p = f"{pointer}/{i}"
+        out.append(_name(v, p) if isinstance(v, str) else literal(v, p))
+    return tuple(out)
+
+
+def _attrs(value: Any, pointer: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProgramError("attrs must be an object", code="bad_attrs", pointer=pointer)
+    return value
+
+
+def _op_name(value: Any, pointer: str) -> Any:
+    if not isinstance(value, str):
+        raise ProgramError("op must be an op's name", code="bad_value", pointer=pointer)
+    op = lookup_op(value)
+    if op is None:
+        raise ProgramError(
+            f"unknown op {quoted(value)}{_suggest(value)} (GET /v1/ops lists the ops)",
+            code="unknown_op",
+            pointer=pointer,
+        )
+    return op
+
+
+def _suggest(name: str) -> str:
+    if len(name) > 64:
+        return ""
+    close = difflib.get_close_matches(name.lower(), [*OPS, *ALIASES], n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _bool(value: Any, pointer: str) -> bool:
+    if not isinstance(value, bool):
+        raise ProgramError("expected true or false", code="bad_value", pointer=pointer)
+    return value
+
+
+def _count(value: Any, pointer: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ProgramError("expected a non-negative integer", code="bad_value", pointer=pointer)
+    return value
+
+
+def _bound(value: Any, pointer: str) -> Bound:
+    if isinstance(value, str):
+        return _name(value, pointer)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProgramError(
+            "a range bound is an integer or the name of an integer scalar",
+            code="bad_value",
+            pointer=pointer,
+        )
+    return value
+
+
+def _range(value: Any, pointer: str) -> tuple[Bound, Bound, Bound]:
+    if not isinstance(value, list):
+        return 0, _bound(value, pointer), 1
+    if len(value) not in (2, 3):
+        raise ProgramError(
+            "range is N, [START, STOP] or [START, STOP, STEP]", code="bad_value", pointer=pointer
+        )
+    bounds = [_bound(v, f"{pointer}/{i}") for i, v in enumerate(value)]
+    if len(bounds) == 3 and bounds[2] == 0:
+        raise ProgramError("a range step cannot be 0", code="bad_value", pointer=f"{pointer}/2")
+    return bounds[0], bounds[1], bounds[2] if len(bounds) == 3 else 1
+
+
+def _unconnected(value: Any, pointer: str) -> str:
+    if value not in ("none", "zero"):
+        raise ProgramError(
+            'unconnected must be "none" or "zero"', code="bad_value", pointer=pointer
+        )
+    return str(value)
+
+
+def _tape_or_null(value: Any, pointer: str) -> str | None:
+    return None if value is None else _name(value, pointer).name
+
+
+READERS: dict[str, Callable[[Any, str], Any]] = {
+    OP_NAME: _op_name,
+    NAME: _name,
+    NAMES: _names,
+    NAME_OR_NAMES: _name_or_names,
+    ARGS: _args,
+    ATTRS: _attrs,
+    BOOL: _bool,
+    COUNT: _count,
+    RANGE: _range,
+    UNCONNECTED: _unconnected,
+    TAPE_OR_NULL: _tape_or_null,
+}  # BLOCK is read by Parser.block (nested statements go through the trampoline)
+
+
+# ----- statements -----
+class Parser:
+    """Parses one program; collects its functions and checks calls against them at the end."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.statements = 0
+        self.functions: dict[str, DefStmt] = {}
+        self.calls: list[CallStmt] = []
+
+    def block(self, raw: Any, pointer: str, depth: int, in_def: bool) -> Step[tuple[Stmt, ...]]:
+        if not isinstance(raw, list):
+            raise ProgramError("expected a list of statements", code="bad_value", pointer=pointer)
+        out: list[Stmt] = []
+        for i, item in enumerate(raw):
+            out.append((yield self.stmt(item, f"{pointer}/{i}", depth, in_def)))
+        return tuple(out)
+
+    def stmt(self, obj: Any, pointer: str, depth: int, in_def: bool) -> Step[Stmt]:
+        self.statements += 1
+        if self.statements > self.limits.max_statements:
+            raise LimitError(f"more than {self.limits.max_statements} statements", pointer=pointer)
+        if depth > self.limits.max_nesting_depth:
+            raise LimitError(
+                f"statements nest deeper than {self.limits.max_nesting_depth} levels",
+                pointer=pointer,
+            )
+        if not isinstance(obj, dict):
+            raise ProgramError(
+                "a statement must be a JSON object", code="bad_statement", pointer=pointer
+            )
+        kind = next((KINDS[k] for k in KINDS if k in obj), None)
+        if kind is None:
+            raise ProgramError(
+                f"no statement kind among the keys {sorted(obj)} (kinds: {', '.join(KINDS)})",
+                code="bad_statement",
+                pointer=pointer,
+            )
+        _reject_unknown(obj, pointer, [f.name for f in kind.fields], f"a {kind.name} statement")
+        values: dict[str, Any] = {}
+        for field in kind.fields:
+            p = pointer_to(pointer, field.name)
+            if field.name not in obj:
+                if field.required:
+                    raise ProgramError(
+                        f"a {kind.name} statement needs {field.name!r}",
+                        code="missing_key",
+                        pointer=p,
+                    )
+                values[field.name] = field.default
+            elif field.type == BLOCK:
+                inner = in_def or kind.name == "def"
+                values[field.name] = yield self.block(obj[field.name], p, depth + 1, inner)
+            else:
+                values[field.name] = READERS[field.type](obj[field.name], p)
+        return self.build(kind.name, pointer, values, depth, in_def)
+
+    def build(self, kind: str, pointer: str, v: dict[str, Any], depth: int, in_def: bool) -> Stmt:
+        match kind:
+            case "op":
+                return _op_stmt(pointer, v)
+            case "tape":
+                return TapeStmt(
+                    pointer,
+                    v["tape"].name,
+                    v["persistent"],
+                    v["watch_accessed_variables"],
+                    tuple(v["watch"]),
+                    v["body"],
+                )
+            case "watch":
+                return WatchStmt(pointer, v["watch"], v["on"].name if v["on"] else None)
+            case "gradient":
+                targets, sources, seeds = v["target"], v["sources"], v["output_gradients"]
+                _same_count(v["out"], sources, pointer, "out", "sources")
+                if seeds is not None:
+                    _same_count(seeds, targets, pointer, "output_gradients", "target")
+                return GradientStmt(
+                    pointer,
+                    v["gradient"].name,
+                    targets,
+                    sources,
+                    seeds,
+                    v["unconnected"],
+                    _plain(v["out"]),
+                )
+            case "jacobian" | "batch_jacobian":
+                if len(v["target"]) != 1:
+                    raise ProgramError(
+                        f"{kind} takes one target",
+                        code="bad_arity",
+                        pointer=pointer_to(pointer, "target"),
+                    )
+                _same_count(v["out"], v["sources"], pointer, "out", "sources")
+                return JacobianStmt(
+                    pointer,
+                    v[kind].name,
+                    v["target"][0],
+                    v["sources"],
+                    v["unconnected"],
+                    _plain(v["out"]),
+                    kind == "batch_jacobian",
+                )
+            case "for":
+                start, stop, step = v["range"]
+                return ForStmt(pointer, v["for"].name, start, stop, step, v["body"])
+            case "if":
+                return IfStmt(pointer, v["if"], v["then"], v["else"])
+            case "while":
+                return WhileStmt(pointer, v["while"], v["body"], v["max_iterations"])
+            case "def":
+                return self._def_stmt(pointer, v, depth)
+            case "call":
+                stmt = CallStmt(
+                    pointer,
+                    v["call"].name,
+                    v["args"],
+                    None if v["out"] is None else _plain(v["out"]),
+                )
+                self.calls.append(stmt)
+                return stmt
+            case "return":
+                if not in_def:
+                    raise ProgramError(
+                        "return outside a function body", code="bad_return", pointer=pointer
+                    )
+                return ReturnStmt(pointer, v["return"])
+            case "stop_recording":
+                return StopRecordingStmt(pointer, v["stop_recording"], v["body"])
+        raise AssertionError(f"no builder for the statement kind {kind!r}")
+
+    def _def_stmt(self, pointer: str, v: dict[str, Any], depth: int) -> DefStmt:
+        if depth != 1:
+            raise ProgramError(
+                "def is allowed at the top level only", code="bad_statement", pointer=pointer
+            )
+        name = v["def"].name
+        if name in self.functions:
+            raise ProgramError(
+                f"function {name!r} is already defined at {self.functions[name].pointer}",
+                code="bad_name",
+                pointer=pointer_to(pointer, "def"),
+            )
+        seen: set[str] = set()
+        for param in v["params"]:
+            if param.name in seen:
+                raise ProgramError(
+                    f"parameter {param.name!r} appears twice",
+                    code="bad_name",
+                    pointer=param.pointer,
+                )
+            seen.add(param.name)
+        stmt = DefStmt(pointer, name, _plain(v["params"]), v["body"])
+        self.functions[name] = stmt
+        return stmt
+
+    def resolve_calls(self) -> None:
+        """Every call names a function defined somewhere in the program, with its arity."""
+        for call in self.calls:
+            fn = self.functions.get(call.func)
+            if fn is None:
+                raise ProgramError(
+                    f"no function named {call.func!r} is defined",
+                    code="unknown_function",
+                    pointer=pointer_to(call.pointer, "call"),
+                )
+            if len(call.args) != len(fn.params):
+                raise ProgramError(
+                    f"{call.func} takes {len(fn.params)} arguments, got {len(call.args)}",
+                    code="bad_arity",
+                    pointer=pointer_to(call.pointer, "args"),
+                )
+
+
+def _op_stmt(pointer: str, v: dict[str, Any]) -> OpStmt:
+    op, args = v["op"], v["args"]
+    n = len(args)
+    if n < op.min_inputs or (op.max_inputs is not None and n > op.max_inputs):
+        raise ProgramError(
+            f"{op.name} takes {op.arity_text()} inputs, got {n}",
+            code="bad_arity",
+            pointer=pointer_to(pointer, "args"),
+        )
+    try:
+        attrs = op.convert_attrs(v["attrs"] or {})
+    except EngineError as err:
+        raise err.at(pointer_to(pointer, "attrs")) from None
+    except RecursionError:
+        raise ProgramError(
+            f"{op.name}: attrs nest too deeply",
+            code="bad_attrs",
+            pointer=pointer_to(pointer, "attrs"),
+        ) from None
+    out = v["out"]
+    if not op.multi and len(out) != 1:
+        raise ProgramError(
+            f"{op.name} has one output, {len(out)} names given",
+            code="bad_arity",
+            pointer=pointer_to(pointer, "out"),
+        )
+    return OpStmt(pointer, op, args, attrs, _plain(out))
+
+
+def _plain(names: tuple[Name, ...]) -> tuple[str, ...]:
+    return tuple(n.name for n in names)
+
+
+def _same_count(
+    names: tuple[Name, ...], like: tuple[Name, ...], pointer: str, field: str, other: str
+) -> None:
+    if len(names) != len(like):
+        raise ProgramError(
+            f"{len(names)} names in {field!r} for {len(like)} in {other!r}",
+            code="bad_arity",
+            pointer=pointer_to(pointer, field),
+        )
