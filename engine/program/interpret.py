@@ -102,11 +102,11 @@ class Interpreter:
         self.budget = budget
         self.limits = budget.limits
         self.top = Scope()
-        self.scopes: list[Scope] = [self.top]
         self.call_stack: list[str] = []
         self.assigned: set[str] = set()  # top-level names the program bound
         self.bound = 0  # elements held by the bindings of every open scope
         self.recorded = 0  # tape entries of tapes since reset or dropped
+        self.tapes: list[Tape] = []  # the tapes bound in every open scope
         self._warnings: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     # ----- running -----
@@ -245,7 +245,7 @@ class Interpreter:
         return tape
 
     def tape_elements(self) -> int:
-        return sum(t.elements for s in self.scopes for t in s.tapes.values())
+        return sum(t.elements for t in self.tapes)
 
     def tape(self, stmt: TapeStmt, scope: Scope) -> Step[None]:
         old = scope.tapes.get(stmt.name)
@@ -259,8 +259,10 @@ class Interpreter:
         watched = [self.read(n, scope) for n in stmt.watch]
         if old is not None:
             self.recorded += _entries(old)
+            self.tapes.remove(old)
         tape = Tape(stmt.persistent, stmt.watch_accessed_variables)
         scope.tapes[stmt.name] = tape
+        self.tapes.append(tape)
         with tape:
             for t in watched:
                 tape.watch(t)
@@ -426,7 +428,6 @@ class Interpreter:
         inner = Scope()
         for param, value in zip(fn.params, args, strict=True):
             self.bind(inner, param, value)
-        self.scopes.append(inner)
         self.call_stack.append(stmt.pointer)
         returned: tuple[Tensor | None, ...] = ()
         try:
@@ -439,7 +440,6 @@ class Interpreter:
             raise
         finally:
             self.call_stack.pop()
-            self.scopes.pop()
             self.release(inner)
         if stmt.out is not None:
             self.bind_all(scope, stmt.out, returned, pointer_to(stmt.pointer, "out"))
@@ -447,7 +447,9 @@ class Interpreter:
     def release(self, scope: Scope) -> None:
         """A finished call's scope: its bindings and tapes are gone."""
         self.bound -= sum(_size(v) for v in scope.vars.values())
-        self.recorded += sum(_entries(t) for t in scope.tapes.values())
+        for tape in scope.tapes.values():
+            self.recorded += _entries(tape)
+            self.tapes.remove(tape)
 
     # ----- results -----
     def outputs(self) -> dict[str, Tensor | None]:
@@ -467,4 +469,4 @@ class Interpreter:
         return out
 
     def ops_recorded(self) -> int:
-        return self.recorded + sum(_entries(t) for s in self.scopes for t in s.tapes.values())
+        return self.recorded + sum(_entries(t) for t in self.tapes)

@@ -32,6 +32,13 @@ from engine.program.syntax import (
 OP = {"op": "add", "args": ["x", 1.0], "out": "y"}
 
 
+def nested_list(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def refused(request: Any, code: str, pointer: str, limits: Limits | None = None) -> EngineError:
     with pytest.raises(EngineError) as info:
         parse_request(request, limits)
@@ -275,11 +282,21 @@ def test_bad_name(request_: Any, pointer: str) -> None:
 
 
 def test_unknown_op() -> None:
-    refused(
-        program(OP, {"tape": "t", "body": [{"op": "addd", "args": [], "out": "y"}]}),
+    err = refused(
+        program(OP, {"tape": "t", "body": [{"op": "EXP", "args": [], "out": "y"}]}),
         "unknown_op",
         "/program/1/body/0/op",
     )
+    assert "did you mean 'exp'" in str(err)
+    stmt = {"op": "SECRET" + "q" * 100_000, "args": [], "out": "y"}
+    err = refused(program(stmt), "unknown_op", "/program/0/op")
+    assert "SECRET" not in str(err)
+
+
+def test_bad_names_are_not_echoed() -> None:
+    stmt = {"op": "exp", "args": ["x"], "out": "SECRET y"}
+    err = refused(program(stmt), "bad_name", "/program/0/out")
+    assert "SECRET" not in str(err)
 
 
 @pytest.mark.parametrize(
@@ -291,6 +308,10 @@ def test_unknown_op() -> None:
         ({"op": "sum", "args": ["x"], "attrs": [0], "out": "y"}, "/program/0/attrs"),
         ({"op": "reshape", "args": ["x"], "out": "y"}, "/program/0/attrs"),
         ({"op": "add", "args": ["x", "x"], "attrs": {"axis": 0}, "out": "y"}, "/program/0/attrs"),
+        (
+            {"op": "pad", "args": ["x"], "attrs": {"pad_width": nested_list(5000)}, "out": "y"},
+            "/program/0/attrs",
+        ),
     ],
 )
 def test_bad_attrs(stmt: dict[str, Any], pointer: str) -> None:

@@ -1,0 +1,455 @@
+"""The interpreter: limits, rebinding, scopes, runtime errors and their pointers, stats."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine import EngineError, Limits, Tape, Tensor, Variable
+from engine.limits import BUDGET
+from engine.program import RunResult, run_program
+
+
+def run(
+    program: list[Any],
+    inputs: dict[str, Any] | None = None,
+    outputs: list[str] | None = None,
+    limits: Limits | None = None,
+) -> RunResult:
+    request: dict[str, Any] = {"inputs": inputs or {}, "program": program}
+    if outputs is not None:
+        request["outputs"] = outputs
+    return run_program(request, limits)
+
+
+def refused(
+    program: list[Any],
+    code: str,
+    pointer: str,
+    inputs: dict[str, Any] | None = None,
+    limits: Limits | None = None,
+    outputs: list[str] | None = None,
+) -> EngineError:
+    with pytest.raises(EngineError) as info:
+        run(program, inputs, outputs, limits)
+    assert (info.value.code, info.value.pointer) == (code, pointer), str(info.value)
+    return info.value
+
+
+def value(result: RunResult, name: str) -> Any:
+    t = result.outputs[name]
+    assert t is not None
+    return np.asarray(t.value).tolist()
+
+
+FOREVER = [
+    {"op": "identity", "args": [True], "out": "go"},
+    {"while": "go", "body": [{"op": "identity", "args": [True], "out": "go"}]},
+]
+
+
+# ----- limits -----
+def test_endless_while_hits_the_iteration_limit() -> None:
+    err = refused(FOREVER, "limit_exceeded", "/program/1", limits=Limits(max_iterations=500))
+    assert "500" in str(err)
+
+
+def test_iterations_are_counted_over_the_whole_request() -> None:
+    loop = {"for": "i", "range": 300, "body": []}
+    run([loop, loop], limits=Limits(max_iterations=600))
+    refused([loop, loop, loop], "limit_exceeded", "/program/2", limits=Limits(max_iterations=600))
+
+
+def test_while_max_iterations_is_never_a_silent_stop() -> None:
+    count = [
+        {"op": "identity", "args": [0], "out": "n"},
+        {"op": "less", "args": ["n", 3], "out": "go"},
+        {"while": "go", "max_iterations": 3, "body": [
+            {"op": "add", "args": ["n", 1], "out": "n"},
+            {"op": "less", "args": ["n", 3], "out": "go"},
+        ]},
+    ]  # fmt: skip
+    assert value(run(count, outputs=["n"]), "n") == 3  # exactly max_iterations: fine
+    count[2]["max_iterations"] = 2
+    refused(count, "limit_exceeded", "/program/2")
+
+
+RECURSE = [
+    {"def": "f", "params": ["x"], "body": [{"call": "f", "args": ["x"], "out": "y"}]},
+    {"call": "f", "args": [1.0], "out": "y"},
+]
+
+
+def test_endless_recursion_hits_the_call_depth_limit() -> None:
+    err = refused(RECURSE, "limit_exceeded", "/program/0/body/0")
+    assert err.call_stack == ["/program/1"] + ["/program/0/body/0"] * 63
+    err = refused(RECURSE, "limit_exceeded", "/program/0/body/0", limits=Limits(max_call_depth=5))
+    assert err.call_stack is not None and len(err.call_stack) == 5
+
+
+def test_deep_recursion_within_a_raised_limit_never_hits_python_recursion() -> None:
+    down = [
+        {"def": "down", "params": ["n"], "body": [
+            {"op": "greater", "args": ["n", 0], "out": "more"},
+            {"if": "more", "then": [
+                {"op": "subtract", "args": ["n", 1], "out": "m"},
+                {"call": "down", "args": ["m"], "out": "n"},
+            ]},
+            {"return": "n"},
+        ]},
+        {"call": "down", "args": ["n"], "out": "r"},
+    ]  # fmt: skip
+    result = run(down, {"n": 3000}, ["r"], Limits(max_call_depth=3001))
+    assert value(result, "r") == 0
+
+
+def test_deep_nesting_within_a_raised_limit_runs() -> None:
+    top: list[Any] = []
+    block = top
+    for _ in range(3000):
+        inner: list[Any] = []
+        block.append({"if": "c", "then": inner})
+        block = inner
+    block.append({"op": "identity", "args": [1.0], "out": "y"})
+    result = run(top, {"c": True}, ["y"], Limits(max_nesting_depth=3001))
+    assert value(result, "y") == 1.0
+
+
+def test_ten_thousand_deep_nesting_is_refused() -> None:
+    top: list[Any] = []
+    block = top
+    for _ in range(10_000):
+        inner: list[Any] = []
+        block.append({"tape": "t", "body": inner})
+        block = inner
+    with pytest.raises(EngineError) as info:
+        run(top)
+    assert info.value.code == "limit_exceeded"
+
+
+def test_huge_allocations_are_refused_before_they_happen() -> None:
+    refused(
+        [{"op": "zeros", "attrs": {"shape": [1_000_000, 1_000_000]}, "out": "z"}],
+        "limit_exceeded",
+        "/program/0",
+    )
+    refused(
+        [{"op": "broadcast_to", "args": [1.0], "attrs": {"shape": [10**6, 10**6]}, "out": "z"}],
+        "limit_exceeded",
+        "/program/0",
+    )
+
+
+def test_live_elements_count_every_binding() -> None:
+    limits = Limits(max_live_elements=1000)
+    make = [{"op": "zeros", "attrs": {"shape": [400]}, "out": name} for name in "abc"]
+    run(make[:2], limits=limits)
+    refused(make, "limit_exceeded", "/program/2", limits=limits)
+
+
+def test_a_finished_call_releases_its_bindings() -> None:
+    limits = Limits(max_live_elements=1000)
+    program = [
+        {"def": "f", "params": [], "body": [
+            {"op": "zeros", "attrs": {"shape": [400]}, "out": "a"},
+            {"op": "sum", "args": ["a"], "out": "s"},
+            {"return": "s"},
+        ]},
+        {"call": "f", "args": [], "out": "x"},
+        {"call": "f", "args": [], "out": "y"},
+        {"call": "f", "args": [], "out": "z"},
+    ]  # fmt: skip
+    run(program, limits=limits)
+
+
+def test_oversized_jacobians_are_refused_before_computing() -> None:
+    program = [
+        {"tape": "t", "watch": ["x"], "body": [{"op": "exp", "args": ["x"], "out": "y"}]},
+        {"jacobian": "t", "target": "y", "sources": "x", "out": "j"},
+    ]
+    x = [0.0] * 20
+    assert value(run(program, {"x": x}, ["j"], Limits(max_elements_per_tensor=400)), "j")
+    refused(program, "limit_exceeded", "/program/1", {"x": x}, Limits(max_elements_per_tensor=399))
+    program[1] = {"batch_jacobian": "t", "target": "y", "sources": "x", "out": "j"}
+    x2 = [[0.0] * 10] * 4
+    run(program, {"x": x2}, ["j"], Limits(max_elements_per_tensor=400))
+    refused(program, "limit_exceeded", "/program/1", {"x": x2}, Limits(max_elements_per_tensor=399))
+
+
+def test_ops_limit() -> None:
+    loop = [{"for": "i", "range": 100, "body": [{"op": "add", "args": [1.0, "i"], "out": "y"}]}]
+    refused(loop, "limit_exceeded", "/program/0/body/0", limits=Limits(max_ops=50))
+
+
+def test_the_deadline_is_checked_between_statements() -> None:
+    limits = Limits(timeout_s=0.05, max_iterations=10**9)
+    with pytest.raises(EngineError) as info:
+        run(FOREVER, limits=limits)
+    assert info.value.code == "limit_exceeded" and "wall-time" in str(info.value)
+    assert (info.value.pointer or "").startswith("/program/1")  # the loop or its body
+
+
+def test_the_budget_is_scoped_to_the_run() -> None:
+    run(FOREVER[:1])
+    assert BUDGET.get() is None
+
+
+# ----- bindings and scopes -----
+def test_rebinding_last_binding_wins() -> None:
+    program = [
+        {"op": "identity", "args": [1.0], "out": "y"},
+        {"for": "i", "range": 3, "body": [{"op": "multiply", "args": ["y", 2.0], "out": "y"}]},
+        {"op": "cast", "args": ["y"], "attrs": {"dtype": "int32"}, "out": "y"},
+    ]
+    result = run(program, outputs=["y", "i"])
+    assert value(result, "y") == 8 and result.outputs["y"].dtype == np.int32  # type: ignore[union-attr]
+    assert value(result, "i") == 2
+
+
+def test_a_tape_name_can_be_reused_once_it_stopped() -> None:
+    tape = {"tape": "t", "watch": ["x"], "body": [{"op": "square", "args": ["x"], "out": "y"}]}
+    grad = {"gradient": "t", "target": "y", "sources": "x", "out": "g"}
+    result = run([tape, grad, tape, grad], {"x": 3.0}, ["g"])
+    assert value(result, "g") == 6.0
+
+
+def test_a_tape_name_in_use_inside_stop_recording_is_still_in_use() -> None:
+    refused(
+        [{"tape": "t", "body": [{"stop_recording": "t", "body": [{"tape": "t", "body": []}]}]}],
+        "tape_name_in_use",
+        "/program/0/body/0/body/0/tape",
+    )
+
+
+def test_functions_have_their_own_scope() -> None:
+    uses_global = [
+        {"def": "f", "params": [], "body": [{"op": "exp", "args": ["x"], "out": "y"}]},
+        {"call": "f", "args": []},
+    ]
+    err = refused(uses_global, "unknown_name", "/program/0/body/0/args/0", {"x": 1.0})
+    assert err.call_stack == ["/program/1"]
+    locals_stay = [
+        {"def": "f", "params": ["a"], "body": [
+            {"op": "exp", "args": ["a"], "out": "inner"},
+            {"op": "identity", "args": [5.0], "out": "x"},
+            {"return": "inner"},
+        ]},
+        {"call": "f", "args": ["x"], "out": "r"},
+    ]  # fmt: skip
+    result = run(locals_stay, {"x": 0.0})
+    assert set(result.outputs) == {"r"}  # not `inner`; `x` is the input, not rebound here
+
+
+def test_tapes_are_scoped_but_the_active_one_reaches_into_calls() -> None:
+    program = [
+        {"def": "f", "params": ["a"], "body": [
+            {"op": "square", "args": ["a"], "out": "b"},
+            {"watch": ["b"]},  # on the innermost active tape: the caller's `t`
+            {"op": "multiply", "args": ["b", 3.0], "out": "c"},
+            {"return": ["b", "c"]},
+        ]},
+        {"tape": "t", "body": [{"call": "f", "args": ["x"], "out": ["b", "c"]}]},
+        {"gradient": "t", "target": "c", "sources": "b", "out": "g"},
+    ]  # fmt: skip
+    assert value(run(program, {"x": 2.0}, ["g"]), "g") == 3.0
+    by_name = [
+        {"def": "f", "params": [], "body": [{"stop_recording": "t", "body": []}]},
+        {"tape": "t", "body": [{"call": "f", "args": []}]},
+    ]
+    refused(by_name, "unknown_tape", "/program/0/body/0/stop_recording")
+
+
+def test_variables_are_engine_variables_until_rebound() -> None:
+    result = run(
+        [{"op": "add", "args": ["w", 1.0], "out": "v"}],
+        {"w": {"data": [1.0], "variable": True}},
+        ["w", "v"],
+    )
+    assert isinstance(result.outputs["w"], Variable)
+    assert not isinstance(result.outputs["v"], Variable)
+
+
+# ----- runtime errors and their pointers -----
+def test_unknown_names() -> None:
+    refused([{"op": "exp", "args": ["nope"], "out": "y"}], "unknown_name", "/program/0/args/0")
+    refused([], "unknown_name", "/outputs/1", {"x": 1.0}, outputs=["x", "y"])
+    refused(
+        [{"tape": "t", "watch": ["x", "z"], "body": []}],
+        "unknown_name",
+        "/program/0/watch/1",
+        {"x": 1.0},
+    )
+    refused([{"for": "i", "range": [0, "n"], "body": []}], "unknown_name", "/program/0/range/1")
+
+
+def test_conditions_must_be_scalars() -> None:
+    refused([{"if": "c", "then": []}], "shape_mismatch", "/program/0/if", {"c": [True, False]})
+    refused([{"while": "c", "body": []}], "shape_mismatch", "/program/0/while", {"c": []})
+
+
+def test_range_bounds_must_be_integer_scalars() -> None:
+    refused([{"for": "i", "range": "n", "body": []}], "dtype_error", "/program/0/range", {"n": 3.0})
+    refused(
+        [{"for": "i", "range": [0, "n"], "body": []}],
+        "shape_mismatch",
+        "/program/0/range/1",
+        {"n": [1, 2]},
+    )
+    refused(
+        [{"for": "i", "range": [0, 5, "s"], "body": []}], "bad_value", "/program/0/range", {"s": 0}
+    )
+
+
+def test_null_gradients_cannot_be_computed_with() -> None:
+    program = [
+        {"tape": "t", "body": [{"op": "exp", "args": ["x"], "out": "y"}]},
+        {"gradient": "t", "target": "y", "sources": "x", "out": "g"},
+        {"op": "add", "args": ["g", 1.0], "out": "h"},
+    ]
+    refused(program, "bad_value", "/program/2/args/0", {"x": 1.0})
+
+
+def test_output_counts_are_checked_at_run_time() -> None:
+    returns_two = {"def": "f", "params": [], "body": [
+        {"op": "identity", "args": [1.0], "out": "a"},
+        {"return": ["a", "a"]},
+    ]}  # fmt: skip
+    refused([returns_two, {"call": "f", "args": [], "out": "y"}], "bad_arity", "/program/1/out")
+    refused(
+        [
+            {
+                "op": "split",
+                "args": [[1.0, 2.0, 3.0]],
+                "attrs": {"indices_or_sections": 3},
+                "out": ["a", "b"],
+            }
+        ],
+        "bad_arity",
+        "/program/0/out",
+    )
+
+
+def test_op_errors_carry_the_statement_pointer() -> None:
+    refused(
+        [{"tape": "t", "body": [{"op": "add", "args": [[1.0, 2.0], [1.0, 2.0, 3.0]], "out": "y"}]}],
+        "shape_mismatch",
+        "/program/0/body/0",
+    )
+    refused([{"op": "power", "args": [2, -1], "out": "y"}], "dtype_error", "/program/0")
+
+
+def test_output_gradients_must_match_the_targets() -> None:
+    program = [
+        {"tape": "t", "watch": ["x"], "body": [{"op": "exp", "args": ["x"], "out": "y"}]},
+        {"gradient": "t", "target": "y", "sources": "x", "output_gradients": "s", "out": "g"},
+    ]
+    refused(program, "shape_mismatch", "/program/1", {"x": [1.0, 2.0], "s": [1.0]})
+
+
+def test_batch_jacobian_needs_rank_two_and_equal_batches() -> None:
+    def program(target: str, source: str) -> list[Any]:
+        return [
+            {"tape": "t", "persistent": True, "watch": ["v", "m", "n"], "body": [
+                {"op": "exp", "args": ["v"], "out": "ev"},
+                {"op": "exp", "args": ["m"], "out": "em"},
+            ]},
+            {"batch_jacobian": "t", "target": target, "sources": source, "out": "j"},
+        ]  # fmt: skip
+
+    inputs = {"v": [1.0, 2.0], "m": [[1.0], [2.0]], "n": [[1.0], [2.0], [3.0]]}
+    refused(program("ev", "v"), "shape_mismatch", "/program/1", inputs)
+    refused(program("em", "v"), "shape_mismatch", "/program/1", inputs)
+    refused(program("em", "n"), "shape_mismatch", "/program/1", inputs)
+    got = value(run(program("em", "m"), inputs, ["j"]), "j")
+    np.testing.assert_allclose(got, [[[np.e]], [[np.e**2]]])
+
+
+def test_stop_recording_on_a_paused_tape_is_refused() -> None:
+    program = [{"tape": "t", "body": [
+        {"stop_recording": None, "body": [{"stop_recording": "t", "body": []}]},
+    ]}]  # fmt: skip
+    refused(program, "tape_not_recording", "/program/0/body/0/body/0/stop_recording")
+    run([{"stop_recording": None, "body": []}])  # no active tape: nothing to pause
+
+
+def test_errors_deep_in_calls_carry_the_call_stack() -> None:
+    program = [
+        {"def": "inner", "params": ["a"], "body": [
+            {"if": "a", "then": [{"op": "reshape", "args": ["a"], "attrs": {"shape": [5]},
+                                  "out": "b"}]},
+        ]},
+        {"def": "outer", "params": [], "body": [
+            {"tape": "t", "body": [{"call": "inner", "args": [[True]]}]},
+        ]},
+        {"call": "outer", "args": []},
+    ]  # fmt: skip
+    err = refused(program, "shape_mismatch", "/program/0/body/0/then/0")
+    assert err.call_stack == ["/program/2", "/program/1/body/0/body/0"]
+
+
+# ----- warnings, stats, isolation -----
+def test_a_loop_repeats_a_warning_as_a_count() -> None:
+    program = [
+        {"tape": "t", "persistent": True, "body": [{"op": "exp", "args": ["x"], "out": "y"}]},
+        {"for": "i", "range": 3, "body": [
+            {"gradient": "t", "target": "y", "sources": "x", "out": "g"},
+        ]},
+    ]  # fmt: skip
+    result = run(program, {"x": 1.0})
+    (warning,) = result.warnings
+    assert warning["source"] == "x" and warning["reason"] == "not_watched"
+    assert warning["count"] == 3 and warning["pointer"] == "/program/1/body/0"
+
+
+def test_warnings_inside_functions_carry_the_call_stack() -> None:
+    program = [
+        {"def": "f", "params": ["x"], "body": [
+            {"tape": "t", "body": [{"op": "exp", "args": ["x"], "out": "y"}]},
+            {"gradient": "t", "target": "y", "sources": "x", "unconnected": "zero", "out": "g"},
+            {"return": "g"},
+        ]},
+        {"call": "f", "args": [1.0], "out": "g"},
+    ]  # fmt: skip
+    result = run(program)
+    assert value(result, "g") == 0.0
+    (warning,) = result.warnings
+    assert warning["pointer"] == "/program/0/body/1" and warning["call_stack"] == ["/program/1"]
+
+
+def test_stats_count_executed_and_recorded_ops() -> None:
+    program = [
+        {"tape": "t", "watch": ["x"], "body": [
+            {"op": "multiply", "args": ["x", "x"], "out": "y"},
+            {"op": "sin", "args": ["y"], "out": "z"},
+        ]},
+        {"gradient": "t", "target": "z", "sources": "x", "out": "g"},
+        {"tape": "t", "watch": ["x"], "body": [{"op": "exp", "args": ["x"], "out": "e"}]},
+    ]  # fmt: skip
+    result = run(program, {"x": 0.5})
+    assert result.stats["ops_recorded"] == 3  # the one-shot tape's two entries survive its reset
+    assert result.stats["ops_executed"] > 3  # the VJPs' ops count too
+    assert result.stats["elapsed_ms"] >= 0
+    assert result.encoding == "json"
+
+
+def test_a_run_does_not_record_on_the_callers_tapes() -> None:
+    x = Tensor(np.array(2.0))
+    with Tape() as outer:
+        outer.watch(x)
+        run([{"op": "exp", "args": [1.0], "out": "y"}])
+    assert outer.elements == 0
+
+
+def test_overflow_is_a_value_not_a_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = run(
+            [
+                {"op": "exp", "args": [1000.0], "out": "y"},
+                {"op": "divide", "args": [1.0, 0.0], "out": "z"},
+            ]
+        )
+    assert value(result, "y") == np.inf and value(result, "z") == np.inf
