@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EngineError, LimitError, OpError, ProgramError
+from ..forward import ForwardAccumulator
 from ..limits import Budget
 from ..registry import numpy_error
 from ..tape import ACTIVE, Tape
@@ -36,6 +37,8 @@ from .syntax import (
     ReturnStmt,
     Stmt,
     StopRecordingStmt,
+    ForwardStmt,
+    JvpStmt,
     TapeStmt,
     WatchStmt,
     WhileStmt,
@@ -77,11 +80,12 @@ class _Return(Exception):
 class Scope:
     """The variables and tapes of the top level or of one function call."""
 
-    __slots__ = ("tapes", "vars")
+    __slots__ = ("accumulators", "tapes", "vars")
 
     def __init__(self) -> None:
         self.vars: dict[str, Tensor | None] = {}
         self.tapes: dict[str, Tape] = {}
+        self.accumulators: dict[str, ForwardAccumulator] = {}
 
 
 def _size(value: Tensor | None) -> int:
@@ -163,6 +167,10 @@ class Interpreter:
                 return self.call(stmt, scope)
             case StopRecordingStmt():
                 return self.stop_recording(stmt, scope)
+            case ForwardStmt():
+                return self.forward(stmt, scope)
+            case JvpStmt():
+                self.jvp(stmt, scope)
             case _:
                 raise AssertionError(f"unhandled {type(stmt).__name__}")  # parse guarantees kinds
         return None
@@ -300,6 +308,37 @@ class Interpreter:
             for t in tapes:
                 paused.enter_context(t.stop_recording())
             yield self.exec_block(stmt.body, scope)
+
+    # ----- forward mode -----
+    def forward(self, stmt: ForwardStmt, scope: Scope) -> Step[None]:
+        primals = [self.read(n, scope) for n in stmt.primals]
+        tangents = [self.arg(a, scope) for a in stmt.tangents]
+        try:
+            acc = ForwardAccumulator(primals, tangents)
+        except EngineError as err:
+            raise err.at(pointer_to(stmt.pointer, "tangents")) from None
+        scope.accumulators[stmt.name] = acc
+        with acc:
+            yield self.exec_block(stmt.body, scope)
+
+    def jvp(self, stmt: JvpStmt, scope: Scope) -> None:
+        acc = scope.accumulators.get(stmt.accumulator)
+        if acc is None:
+            raise ProgramError(
+                f"no forward accumulator named {stmt.accumulator!r} in this scope",
+                code="unknown_accumulator", pointer=pointer_to(stmt.pointer, "jvp"),
+            )  # fmt: skip
+        target = self.read(stmt.target, scope)
+        result = acc.jvp(target, unconnected_gradients=stmt.unconnected)
+        if result is None or (stmt.unconnected == "zero" and acc.jvp(target) is None):
+            given = "zeros" if stmt.unconnected == "zero" else "null"
+            self.warn(
+                "unconnected", stmt.pointer,
+                f"no tangent reaches {stmt.target.name!r}: it does not depend on the primals "
+                f"inside the forward block; its result is {given}",
+                source=stmt.target.name, reason="no_path",
+            )  # fmt: skip
+        self.bind(scope, stmt.out, result)
 
     # ----- differentiation -----
     def gradient(self, stmt: GradientStmt, scope: Scope) -> None:

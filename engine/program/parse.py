@@ -46,6 +46,8 @@ from .syntax import (
     ReturnStmt,
     Stmt,
     StopRecordingStmt,
+    ForwardStmt,
+    JvpStmt,
     TapeStmt,
     WatchStmt,
     WhileStmt,
@@ -409,6 +411,18 @@ class Parser:
                 return ReturnStmt(pointer, v["return"])
             case "stop_recording":
                 return StopRecordingStmt(pointer, v["stop_recording"], v["body"])
+            case "forward":
+                if len(v["primals"]) != len(v["tangents"]):
+                    raise ProgramError(
+                        f"{len(v['tangents'])} tangents for {len(v['primals'])} primals",
+                        code="bad_arity", pointer=pointer_to(pointer, "tangents"),
+                    )  # fmt: skip
+                return ForwardStmt(
+                    pointer, v["forward"].name, v["primals"], v["tangents"], v["body"]
+                )
+            case "jvp":
+                return JvpStmt(pointer, v["jvp"].name, v["target"], v["unconnected"],
+                               v["out"].name)
         raise AssertionError(f"no builder for the statement kind {kind!r}")
 
     def _def_stmt(self, pointer: str, v: dict[str, Any], depth: int) -> DefStmt:

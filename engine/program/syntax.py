@@ -81,7 +81,6 @@ def _target_fields(with_seeds: bool) -> tuple[Field, ...]:
 
 
 # Precedence order (API section 4): a statement's kind is the first of these keys it carries.
-# `forward` and `jvp` (section 9) slot in after `stop_recording` when forward mode lands.
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -143,6 +142,18 @@ KINDS: dict[str, Kind] = {
         Kind("stop_recording", "run `body` without recording on a tape (null: every active tape)", (
             Field("stop_recording", TAPE_OR_NULL, True, doc="the tape, or null"),
             Field("body", BLOCK, True),
+        )),
+        Kind("forward", "run `body` pushing tangents forward (tf.autodiff.ForwardAccumulator)", (
+            Field("forward", NAME, True, doc="the accumulator's name"),
+            Field("primals", NAMES, True, doc="the tensors the tangents belong to"),
+            Field("tangents", ARGS, True, doc="one per primal, of its shape"),
+            Field("body", BLOCK, True),
+        )),
+        Kind("jvp", "ACC.jvp(target): the directional derivative along the tangents", (
+            Field("jvp", NAME, True, doc="the accumulator"),
+            Field("target", NAME, True, doc="the tensor whose tangent to read"),
+            Field("unconnected", UNCONNECTED, default="none", doc="null or zeros when unconnected"),
+            Field("out", NAME, True, doc="the result's name"),
         )),
     )
 }  # fmt: skip
@@ -280,9 +291,27 @@ class StopRecordingStmt:
     body: tuple[Stmt, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ForwardStmt:
+    pointer: str
+    name: str
+    primals: tuple[Name, ...]
+    tangents: tuple[Arg, ...]
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JvpStmt:
+    pointer: str
+    accumulator: str
+    target: Name
+    unconnected: str
+    out: str
+
+
 Stmt = (
     OpStmt | TapeStmt | WatchStmt | GradientStmt | JacobianStmt | ForStmt | IfStmt | WhileStmt
-    | DefStmt | CallStmt | ReturnStmt | StopRecordingStmt
+    | DefStmt | CallStmt | ReturnStmt | StopRecordingStmt | ForwardStmt | JvpStmt
 )  # fmt: skip
 
 

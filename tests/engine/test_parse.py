@@ -8,7 +8,8 @@ import jsonschema
 import pytest
 
 from engine import EngineError, Limits, Tensor, lookup_op
-from engine.program import parse_request
+from engine.errors import ProgramError
+from engine.program import parse_request, run_program
 from engine.program.parse import READERS
 from engine.program.schema import example_requests, field_type_schemas, statement_schemas
 from engine.program.syntax import (
@@ -455,7 +456,7 @@ def test_statement_and_output_limits() -> None:
 def test_kind_precedence_is_the_api_order() -> None:
     assert list(KINDS) == [
         "op", "tape", "watch", "gradient", "jacobian", "batch_jacobian", "for", "if", "while",
-        "def", "call", "return", "stop_recording",
+        "def", "call", "return", "stop_recording", "forward", "jvp",
     ]  # fmt: skip
     for name, kind in KINDS.items():
         assert kind.fields[0].name == name and kind.fields[0].required
@@ -507,3 +508,26 @@ def test_schema_refuses_what_the_parser_refuses(stmt: dict[str, Any]) -> None:
     assert not validator().is_valid([stmt])
     with pytest.raises(EngineError):
         parse_request(program(stmt))
+
+
+def test_forward_needs_one_tangent_per_primal() -> None:
+    request = {"inputs": {"x": 1.0}, "program": [
+        {"forward": "acc", "primals": ["x"], "tangents": [], "body": []}]}
+    with pytest.raises(ProgramError) as e:
+        run_program(request)
+    assert (e.value.code, e.value.pointer) == ("bad_arity", "/program/0/tangents")
+
+
+def test_jvp_of_an_unknown_accumulator() -> None:
+    request = {"inputs": {"x": 1.0}, "program": [{"jvp": "nope", "target": "x", "out": "d"}]}
+    with pytest.raises(ProgramError) as e:
+        run_program(request)
+    assert (e.value.code, e.value.pointer) == ("unknown_accumulator", "/program/0/jvp")
+
+
+def test_tangent_of_the_wrong_shape() -> None:
+    request = {"inputs": {"x": [1.0, 2.0]}, "program": [
+        {"forward": "acc", "primals": ["x"], "tangents": [1.0], "body": []}]}
+    with pytest.raises(EngineError) as e:
+        run_program(request)
+    assert (e.value.code, e.value.pointer) == ("shape_mismatch", "/program/0/tangents")
