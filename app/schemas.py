@@ -95,6 +95,125 @@ class RunResponse(BaseModel):
     stats: RunStats
 
 
+class CheckOptions(BaseModel):
+    """Central-difference settings of POST /v1/check."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eps: float = Field(default=1e-6, gt=0, description="the step of the central differences")
+    rtol: float = Field(default=1e-5, ge=0, description="relative tolerance")
+    atol: float = Field(default=1e-6, ge=0, description="absolute tolerance")
+
+
+class CheckRequest(RunRequest):
+    """A run request plus the check's settings (API.md section 7)."""
+
+    check: CheckOptions | None = None
+
+
+class CheckResult(BaseModel):
+    """One source of one run of a gradient/jacobian statement, analytic beside numeric."""
+
+    pointer: str
+    occurrence: int = Field(description="which run of the statement (loops, repeated calls)")
+    kind: Literal["gradient", "jacobian", "batch_jacobian"]
+    source: str
+    analytic: OutputTensor | None
+    numeric: OutputTensor | None = Field(
+        description="central differences; NaN where an element was not checked, null if skipped"
+    )
+    checked_elements: int = Field(description="source elements moved (at most 64, sampled)")
+    max_abs_err: float | str | None
+    max_rel_err: float | str | None
+    passed: bool | None = Field(description="null when skipped")
+    skipped: Literal["intermediate source", "non_floating source"] | None = None
+
+
+class CheckStats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    ops_executed: int
+    runs: int
+    elapsed_ms: float
+
+
+class CheckResponse(BaseModel):
+    """Every gradient/jacobian result with its finite-difference estimate."""
+
+    passed: bool = Field(description="no checked result failed")
+    results: list[CheckResult]
+    warnings: list[RunWarning]
+    stats: CheckStats
+
+
+class Optimizer(BaseModel):
+    """A Keras optimizer: its name and hyperparameters (Keras' names and defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["sgd", "adam", "rmsprop", "adagrad"] = "sgd"
+    learning_rate: float | None = Field(
+        default=None, ge=0, description="sgd 0.01; adam, rmsprop, adagrad 0.001"
+    )
+    momentum: float | None = Field(default=None, ge=0, description="sgd, rmsprop: 0.0")
+    nesterov: bool | None = Field(default=None, description="sgd: false")
+    beta_1: float | None = Field(default=None, ge=0, description="adam: 0.9")
+    beta_2: float | None = Field(default=None, ge=0, description="adam: 0.999")
+    epsilon: float | None = Field(default=None, ge=0, description="adam, rmsprop, adagrad: 1e-7")
+    rho: float | None = Field(default=None, ge=0, description="rmsprop: 0.9")
+    centered: bool | None = Field(default=None, description="rmsprop: false")
+    initial_accumulator_value: float | None = Field(default=None, ge=0, description="adagrad: 0.1")
+
+
+class StopCriteria(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grad_norm: float | None = Field(
+        default=None, ge=0, description="stop when the global gradient norm is <= this"
+    )
+    loss_delta: float | None = Field(
+        default=None, ge=0, description="stop when |loss change| between steps is <= this"
+    )
+
+
+class MinimizeRequest(BaseModel):
+    """Gradient descent on the server (API.md section 10)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: Annotated[dict[str, Any], WithJsonSchema(_INPUTS_SCHEMA)] = Field(default_factory=dict)
+    program: Annotated[list[dict[str, Any]], WithJsonSchema(_PROGRAM_SCHEMA)]
+    loss: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
+        description="the top-level variable holding the scalar loss"
+    )
+    variables: list[str] | None = Field(
+        default=None, description='inputs to train; omitted: every input with "variable": true'
+    )
+    optimizer: Optimizer | None = None
+    steps: int = Field(ge=1, description="the most updates to apply")
+    stop: StopCriteria | None = None
+    options: RunOptions | None = None
+
+
+class MinimizeStats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    ops_executed: int
+    evaluations: int
+    grad_norm: float | str
+    elapsed_ms: float
+
+
+class MinimizeResponse(BaseModel):
+    """The trained variables and the loss curve."""
+
+    variables: dict[str, OutputTensor]
+    loss_history: list[float | str] = Field(description="the loss at each step, before its update")
+    steps: int = Field(description="updates applied")
+    stopped: Literal["steps", "grad_norm", "loss_delta"]
+    stats: MinimizeStats
+
+
 class OpInputs(BaseModel):
     min: int
     max: int | None
@@ -178,7 +297,7 @@ def components() -> dict[str, Any]:
     from engine.program.schema import statement_schemas
 
     found: dict[str, Any] = {}
-    for model in (RunRequest, Problem):
+    for model in (RunRequest, CheckRequest, MinimizeRequest, Problem):
         schema = model.model_json_schema(ref_template=COMPONENTS + "{model}")
         found.update(_relink(schema.pop("$defs", {})))
         found[model.__name__] = _relink(schema)
@@ -202,3 +321,9 @@ def run_request_body() -> dict[str, Any]:
         'for a msgpack response, whose tensors are `{"dtype", "shape", "bytes"}`.',
         "content": {JSON: {"schema": ref, "examples": named}, MSGPACK: {"schema": ref}},
     }
+
+
+def json_request_body(model: str, description: str) -> dict[str, Any]:
+    """A documented JSON requestBody referring to components/schemas/<model>."""
+    ref = {"$ref": COMPONENTS + model}
+    return {"required": True, "description": description, "content": {JSON: {"schema": ref}}}

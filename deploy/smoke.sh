@@ -239,7 +239,7 @@ http {
             proxy_set_header X-Forwarded-Proto \$scheme;
             proxy_connect_timeout 2s;
             proxy_read_timeout 120s;
-            proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
             proxy_next_upstream_tries 2;
         }
     }

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app import problems
-from app.routes import health, ops, run
+from app.routes import check, health, minimize, ops, run
 from app.settings import SettingsDep
 
 _bearer = HTTPBearer(auto_error=False, description="required when GRADTAPE_API_KEY is set")
@@ -30,6 +30,8 @@ async def require_api_key(settings: SettingsDep, credentials: BearerDep) -> None
 
 api_router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 api_router.include_router(run.router)
+api_router.include_router(check.router)
+api_router.include_router(minimize.router)
 api_router.include_router(ops.router)
 
 health_router = health.router
