@@ -1,4 +1,4 @@
-"""Gradient descent on the server (API section 10): a program's loss, minimized by a Keras optimizer.
+"""Gradient descent on the server (API section 10): a loss minimized by a Keras optimizer.
 
 Each step runs the program with the current variables under a tape that watches them, takes the
 gradient of the loss, and applies one optimizer update. The update rules, hyperparameter names
@@ -70,10 +70,10 @@ class Optimizer:
 def _sgd(h: dict[str, Any], s: dict[str, Array], _: int, g: Array, x: Array) -> Array:
     lr, momentum = h["learning_rate"], h["momentum"]
     if momentum == 0:
-        return x - g * lr
+        return np.asarray(x - g * lr)
     m = s.get("momentum", np.zeros_like(x))
     s["momentum"] = m = m * momentum - g * lr
-    return x + (m * momentum - g * lr if h["nesterov"] else m)
+    return np.asarray(x + (m * momentum - g * lr if h["nesterov"] else m))
 
 
 def _adam(h: dict[str, Any], s: dict[str, Array], iterations: int, g: Array, x: Array) -> Array:
@@ -84,7 +84,7 @@ def _adam(h: dict[str, Any], s: dict[str, Array], iterations: int, g: Array, x: 
     s["m"] = m = m + (g - m) * (1 - beta_1)
     s["v"] = v = v + (g * g - v) * (1 - beta_2)
     alpha = h["learning_rate"] * math.sqrt(1 - beta_2**step) / (1 - beta_1**step)
-    return x - m * alpha / (np.sqrt(v) + h["epsilon"])
+    return np.asarray(x - m * alpha / (np.sqrt(v) + h["epsilon"]))
 
 
 def _rmsprop(h: dict[str, Any], s: dict[str, Array], _: int, g: Array, x: Array) -> Array:
@@ -99,14 +99,14 @@ def _rmsprop(h: dict[str, Any], s: dict[str, Array], _: int, g: Array, x: Array)
     increment = h["learning_rate"] * g / np.sqrt(denominator)
     if h["momentum"] > 0:
         s["momentum"] = m = h["momentum"] * s.get("momentum", np.zeros_like(x)) + increment
-        return x - m
-    return x - increment
+        return np.asarray(x - m)
+    return np.asarray(x - increment)
 
 
 def _adagrad(h: dict[str, Any], s: dict[str, Array], _: int, g: Array, x: Array) -> Array:
     initial = np.full_like(x, h["initial_accumulator_value"])
     s["accumulator"] = accumulator = s.get("accumulator", initial) + g * g
-    return x - h["learning_rate"] * g / np.sqrt(accumulator + h["epsilon"])
+    return np.asarray(x - h["learning_rate"] * g / np.sqrt(accumulator + h["epsilon"]))
 
 
 UPDATES: dict[str, Callable[[dict[str, Any], dict[str, Array], int, Array, Array], Array]] = {
@@ -149,8 +149,10 @@ def make_optimizer(raw: Any) -> Optimizer:
         if isinstance(defaults[key], bool):
             if not isinstance(value, bool):
                 raise ProgramError(f"{key} must be a boolean", code="bad_value", pointer=pointer)
-        elif isinstance(value, bool) or not isinstance(value, int | float) or not (
-            math.isfinite(value) and value >= 0
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (math.isfinite(value) and value >= 0)
         ):
             raise ProgramError(
                 f"{key} must be a finite non-negative number", code="bad_value", pointer=pointer
@@ -254,9 +256,7 @@ def _variables(raw: Any, request: Request) -> tuple[str, ...]:
     for i, name in enumerate(names):
         pointer = f"/variables/{i}" if raw is not None else pointer_to("/inputs", name)
         if not isinstance(name, str) or name not in inputs:
-            raise ProgramError(
-                f"{name!r} is not an input", code="unknown_name", pointer=pointer
-            )
+            raise ProgramError(f"{name!r} is not an input", code="unknown_name", pointer=pointer)
         if inputs[name].value.dtype not in FLOATING:
             raise ProgramError(
                 f"variable {name!r} is {inputs[name].value.dtype.name}; only floating inputs "
@@ -321,7 +321,9 @@ def _minimize(plan: Plan, budget: Budget, started: float) -> dict[str, Any]:
     }
 
 
-def _evaluate(plan: Plan, values: dict[str, Array], budget: Budget) -> tuple[float, dict[str, Array]]:
+def _evaluate(
+    plan: Plan, values: dict[str, Array], budget: Budget
+) -> tuple[float, dict[str, Array]]:
     """The loss and its gradient (float64) with respect to each variable at `values`."""
     inputs: dict[str, Input] = {
         n: replace(inp, value=values[n]) if n in values else inp
