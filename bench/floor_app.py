@@ -1,0 +1,53 @@
+"""The floor for bench/service.py: a minimal FastAPI app that parses a body and sends it back.
+
+`POST /json` parses the body with orjson and dumps it again; `POST /b64` does the same and also
+decodes every base64 tensor to bytes and encodes it again; `POST /raw` echoes the raw bytes (for
+msgpack bodies). No validation, no engine: what any service on the same stack spends just to
+read and write the same payload.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+
+@app.post("/json")
+async def echo_json(request: Request) -> Response:
+    """Parse the JSON body and return it."""
+    body = orjson.loads(await request.body())
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _b64_echo(value: Any) -> Any:
+    if isinstance(value, dict):
+        if isinstance(value.get("b64"), str):
+            return {**value, "b64": base64.b64encode(base64.b64decode(value["b64"])).decode()}
+        return {k: _b64_echo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_b64_echo(v) for v in value]
+    return value
+
+
+@app.post("/b64")
+async def echo_b64(request: Request) -> Response:
+    """Parse the JSON body, decode and re-encode its base64 tensors, and return it."""
+    body = _b64_echo(orjson.loads(await request.body()))
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@app.post("/raw")
+async def echo_raw(request: Request) -> Response:
+    """Return the body's bytes unchanged."""
+    return Response(await request.body(), media_type="application/octet-stream")
+
+
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,1 @@
+"""Client tests: the Python, curl and JavaScript clients against a live server."""
