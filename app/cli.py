@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from app import problems
-    from app.routes.run import Body, evaluate
+    from app.routes.run import Body, evaluate, run_encoded
     from app.settings import get_settings
 
     try:
@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.encoding is not None:
             raw = _with_encoding(raw, args.encoding)
-        response = evaluate(Body(raw=raw), get_settings().limits())
+        response = evaluate(run_encoded, Body(raw=raw), get_settings().limits())
     except Exception as exc:
         _status, body, _headers = problems.describe(exc)
         if _status == 500:

@@ -3,12 +3,13 @@ problem+json handlers, readiness and the OpenAPI schema; `app = create_app()`.""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import signal
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,12 +18,13 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logging as app_logging
 from app import metrics, problems, schemas
 from app.logging import REQUEST, RequestInfo
-from app.routes import api_router, health_router
+from app.routes import api_router, health_router, page
 from app.routes.run import Gate
 from app.settings import Settings, get_settings
 from engine.program import run_program
@@ -31,6 +33,10 @@ from engine.program.schema import example_requests
 log = logging.getLogger("gradtape.http")
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# Generated request ids: a random prefix per process and a counter (unique, and no system call
+# per request, which uuid4's urandom is).
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
 UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -49,7 +55,9 @@ class ServiceMiddleware:
             return
         headers = _headers(scope)
         given = headers.get("x-request-id", "")
-        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = (
+            given if REQUEST_ID.fullmatch(given) else f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+        )
         info = RequestInfo(request_id)
         token = REQUEST.set(info)
         start = time.perf_counter()
@@ -73,6 +81,8 @@ class ServiceMiddleware:
                 await problems.response_for(early)(scope, receive, send_with_id)
             else:
                 await self.app(scope, self._limited(receive), send_with_id)
+        except ClientDisconnect:
+            status = 499  # the client left before its body arrived: nothing to answer
         except Exception as exc:
             problems.log_unhandled(exc, scope["method"], scope["path"])
             if not started:
@@ -196,11 +206,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.dependency_overrides[get_settings] = lambda: settings
     app.state.settings = settings
     app.state.gate = Gate(settings.max_concurrency, settings.max_queue)
+    app.state.limits = settings.limits()
     app.state.ready = False
     app.state.draining = False
     problems.install(app)
     app.include_router(api_router)
     app.include_router(health_router)
+    app.include_router(page.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app import problems
 from app.routes import check, health, minimize, ops, run
-from app.settings import SettingsDep
 
 _bearer = HTTPBearer(auto_error=False, description="required when GRADTAPE_API_KEY is set")
 
@@ -18,9 +17,9 @@ _bearer = HTTPBearer(auto_error=False, description="required when GRADTAPE_API_K
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def require_api_key(settings: SettingsDep, credentials: BearerDep) -> None:
+async def require_api_key(request: Request, credentials: BearerDep) -> None:
     """401 unless `Authorization: Bearer <key>` matches the configured key (if any)."""
-    key = settings.api_key
+    key = request.app.state.settings.api_key
     if key is None:
         return
     given = credentials.credentials if credentials is not None else ""

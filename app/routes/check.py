@@ -2,40 +2,33 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.routes.run import Body, BodyDep, GateDep, count, decode_body, render
+from app.routes.run import Engine, serve
 from app.schemas import CheckResponse, json_request_body, problem_responses
-from app.settings import SettingsDep
-from engine import EngineError, Limits
+from engine import Limits
 from engine.program.check import check_program
 
 router = APIRouter(tags=["check"])
 
-Engine = Callable[[dict[str, Any], Limits], dict[str, Any]]
 
+def lists_for_msgpack(fn: Callable[[dict[str, Any], Limits], dict[str, Any]]) -> Engine:
+    """An engine function whose result holds arrays, as a route's Engine: arrays become nested
+    lists for msgpack (orjson serializes them natively)."""
 
-def evaluate_with(fn: Engine, body: Body, limits: Limits) -> Response:
-    """Decode the body, run one engine function on it, render its result (in a worker thread)."""
-    request = decode_body(body)
-    start = time.perf_counter()
-    try:
+    def engine(request: dict[str, Any], limits: Limits, msgpack_out: bool) -> dict[str, Any]:
         encoded = fn(request, limits)
-    except EngineError as exc:
-        count(time.perf_counter() - start, exc.code, None)
-        raise
-    count(time.perf_counter() - start, "ok", encoded["stats"].get("ops_executed"))
-    return render(_lists(encoded) if body.msgpack_out else encoded, body.msgpack_out)
+        return _lists(encoded) if msgpack_out else encoded
+
+    return engine
 
 
 def _lists(value: Any) -> Any:
-    """Arrays as nested lists, for msgpack (orjson serializes them natively)."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, dict):
@@ -56,10 +49,13 @@ def _lists(value: Any) -> Any:
         )
     },
 )
-async def check(body: BodyDep, settings: SettingsDep, gate: GateDep) -> Response:
+async def check(request: Request) -> Response:
     """Run the program in float64 and compare every gradient, jacobian and batch_jacobian
     result with central differences of the program re-run with each input element moved by
     +-eps (at most 64 elements per input, sampled deterministically). Sources that are not
     inputs are reported with `"skipped": "intermediate source"`. The request's limits cover
     all the runs together."""
-    return await gate.run(evaluate_with, check_program, body, settings.limits())
+    return await serve(request, CHECK)
+
+
+CHECK = lists_for_msgpack(check_program)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.routes.check import evaluate_with
-from app.routes.run import BodyDep, GateDep
+from app.routes.check import lists_for_msgpack
+from app.routes.run import serve
 from app.schemas import MinimizeResponse, json_request_body, problem_responses
-from app.settings import SettingsDep
 from engine.program.minimize import minimize as minimize_program
 
 router = APIRouter(tags=["minimize"])
@@ -27,10 +26,13 @@ router = APIRouter(tags=["minimize"])
         )
     },
 )
-async def minimize(body: BodyDep, settings: SettingsDep, gate: GateDep) -> Response:
+async def minimize(request: Request) -> Response:
     """Each step runs the program with the current variables under a tape, takes the gradient
     of `loss` and applies one update of the optimizer (`sgd`, `adam`, `rmsprop`, `adagrad`;
     Keras 3's update rules, hyperparameter names and defaults). Stops after `steps` updates, or
     earlier on `stop.grad_norm` / `stop.loss_delta`. `loss_history` holds the loss at each step
     before its update. One budget (ops, loop iterations, wall time) covers the whole run."""
-    return await gate.run(evaluate_with, minimize_program, body, settings.limits())
+    return await serve(request, MINIMIZE)
+
+
+MINIMIZE = lists_for_msgpack(minimize_program)

@@ -7,20 +7,19 @@ import time
 from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 import msgpack
 import numpy as np
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app import metrics, problems
 from app.logging import REQUEST
 from app.schemas import JSON, MSGPACK, RunResponse, problem_responses, run_request_body
-from app.settings import SettingsDep
 from engine import EngineError, Limits
 from engine.program import RunResult, encode, encode_result, run_program
 from engine.program.values import DTYPES, dtype_of, pointer_to
@@ -67,9 +66,6 @@ async def read_body(request: Request) -> Body:
         msgpack_in=_media_type(request.headers.get("content-type")) in MSGPACK_TYPES,
         msgpack_out=wants_msgpack(request.headers.get("accept")),
     )
-
-
-BodyDep = Annotated[Body, Depends(read_body)]
 
 
 def decode_body(body: Body) -> dict[str, Any]:
@@ -200,13 +196,6 @@ class Gate:
             metrics.IN_PROGRESS.dec()
 
 
-async def get_gate(request: Request) -> Gate:
-    return request.app.state.gate
-
-
-GateDep = Annotated[Gate, Depends(get_gate)]
-
-
 # ----- the response -----
 def render(encoded: dict[str, Any], msgpack_out: bool) -> Response:
     """The 200 response: orjson (NumPy arrays serialized natively) or msgpack."""
@@ -226,18 +215,33 @@ def count(seconds: float, outcome: str, ops: int | None) -> None:
             info.ops_executed = ops
 
 
-def evaluate(body: Body, limits: Limits) -> Response:
+# An engine entry point for a route: (request, limits, msgpack_out) -> the response object.
+Engine = Callable[[dict[str, Any], Limits, bool], dict[str, Any]]
+
+
+def evaluate(fn: Engine, body: Body, limits: Limits) -> Response:
     """Decode, run, encode: the whole evaluation, in a worker thread."""
     request = decode_body(body)
     start = time.perf_counter()
     try:
-        result = run_program(request, limits)
-        encoded = encode_msgpack(result) if body.msgpack_out else encode_result(result)
+        encoded = fn(request, limits, body.msgpack_out)
     except EngineError as exc:
         count(time.perf_counter() - start, exc.code, None)
         raise
     count(time.perf_counter() - start, "ok", encoded["stats"].get("ops_executed"))
     return render(encoded, body.msgpack_out)
+
+
+async def serve(request: Request, fn: Engine) -> Response:
+    """What every evaluating route does: read the body, pass the gate, evaluate off the loop.
+    (No FastAPI dependencies on this path: each would cost a resolution per request.)"""
+    state = request.app.state
+    return await state.gate.run(evaluate, fn, await read_body(request), state.limits)
+
+
+def run_encoded(request: dict[str, Any], limits: Limits, msgpack_out: bool) -> dict[str, Any]:
+    result = run_program(request, limits)
+    return encode_msgpack(result) if msgpack_out else encode_result(result)
 
 
 def encode_msgpack(result: RunResult) -> dict[str, Any]:
@@ -271,6 +275,6 @@ def _raw_tensor(t: Any) -> dict[str, Any] | None:
     },
     openapi_extra={"requestBody": run_request_body()},
 )
-async def run(body: BodyDep, settings: SettingsDep, gate: GateDep) -> Response:
+async def run(request: Request) -> Response:
     """Evaluate one program (API.md section 3) and return the requested outputs."""
-    return await gate.run(evaluate, body, settings.limits())
+    return await serve(request, run_encoded)
