@@ -236,7 +236,8 @@ class Op:
         return out
 
     def out_elements(self, inputs: tuple[Tensor, ...], attrs: dict[str, Any]) -> int:
-        """Elements this application will create, computed before NumPy allocates anything."""
+        """Elements this application will create, computed before NumPy allocates anything:
+        the op's own estimate, else the size of its inputs broadcast together."""
         if self.size is not None:
             try:
                 return int(self.size(*[t.shape for t in inputs], **attrs))
@@ -244,7 +245,18 @@ class Op:
                 raise
             except Exception:  # let the forward produce NumPy's own message
                 return 0
-        return max((t.size for t in inputs), default=1)
+        if not inputs:
+            return 1
+        first = inputs[0].value
+        if len(inputs) == 1:
+            return first.size
+        shapes = [t.value.shape for t in inputs]
+        if shapes.count(first.shape) == len(shapes):
+            return first.size
+        try:  # (10**6, 1) + (1, 10**6) would be 10**12 elements
+            return prod(np.broadcast_shapes(*shapes))
+        except ValueError:
+            return 0  # not broadcastable: the forward says so, with NumPy's message
 
     def arity_text(self) -> str:
         if self.max_inputs is None:

@@ -126,7 +126,10 @@ class Interpreter:
     def exec_block(self, block: Sequence[Stmt], scope: Scope) -> Step[None]:
         budget = self.budget
         for stmt in block:
-            budget.live = self.bound + self.tape_elements()
+            live = self.bound
+            for t in self.tapes:
+                live += t.elements
+            budget.live = live
             try:
                 budget.check_time()
                 nested = self.exec(stmt, scope)
@@ -140,7 +143,7 @@ class Interpreter:
         """Run a simple statement; for a compound one, return the step that runs it."""
         match stmt:
             case OpStmt(op=op, args=args, attrs=attrs, out=out):
-                result = op(*[self.arg(a, scope) for a in args], **attrs)
+                result = op(*self.args(args, scope), **attrs)
                 if op.multi:
                     self.bind_all(scope, out, tuple(result), pointer_to(stmt.pointer, "out"))
                 else:
@@ -198,10 +201,26 @@ class Interpreter:
     def arg(self, a: Arg, scope: Scope) -> Any:
         return a.value if isinstance(a, Const) else self.read(a, scope)
 
+    def args(self, args: Sequence[Arg], scope: Scope) -> list[Any]:
+        """arg() for each, with the common case (a bound, non-null name) inline."""
+        values = scope.vars
+        out = []
+        for a in args:
+            if a.__class__ is Const:
+                out.append(a.value)  # type: ignore[union-attr]
+            else:
+                v = values.get(a.name)  # type: ignore[union-attr]
+                out.append(v if v is not None else self.read(a, scope))  # type: ignore[arg-type]
+        return out
+
     def bind(self, scope: Scope, name: str, value: Tensor | None) -> None:
-        old = scope.vars.get(name)
-        scope.vars[name] = value
-        self.bound += _size(value) - _size(old)
+        values = scope.vars
+        old = values.get(name)
+        values[name] = value
+        if value is not None:
+            self.bound += value.value.size
+        if old is not None:
+            self.bound -= old.value.size
         if scope is self.top:
             self.assigned.add(name)
 
@@ -251,9 +270,6 @@ class Interpreter:
                 f"no tape named {name!r} in this scope", code="unknown_tape", pointer=pointer
             )
         return tape
-
-    def tape_elements(self) -> int:
-        return sum(t.elements for t in self.tapes)
 
     def tape(self, stmt: TapeStmt, scope: Scope) -> Step[None]:
         old = scope.tapes.get(stmt.name)
@@ -444,8 +460,8 @@ class Interpreter:
             )
         for i in range(start, stop, step):
             self.budget.tick_iteration()
-            self.bind(scope, stmt.var, Tensor(np.asarray(i, dtype=np.int64)))
-            yield self.exec_block(stmt.body, scope)
+            self.bind(scope, stmt.var, Tensor(np.int64(i)))
+            yield from self.exec_block(stmt.body, scope)  # one level: nested blocks still yield
 
     def while_loop(self, stmt: WhileStmt, scope: Scope) -> Step[None]:
         started = 0

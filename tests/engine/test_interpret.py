@@ -453,3 +453,17 @@ def test_overflow_is_a_value_not_a_warning() -> None:
             ]
         )
     assert value(result, "y") == np.inf and value(result, "z") == np.inf
+
+
+@pytest.mark.parametrize("op", ["add", "multiply", "maximum", "squared_difference"])
+def test_broadcasting_bomb_is_refused_before_numpy_allocates(op: str) -> None:
+    # (10**6, 1) and (1, 10**6) broadcast to 10**12 elements: the inputs are small, the output not.
+    request = {"inputs": {}, "program": [
+        {"op": "zeros", "attrs": {"shape": [1_000_000, 1]}, "out": "a"},
+        {"op": "zeros", "attrs": {"shape": [1, 1_000_000]}, "out": "b"},
+        {"op": op, "args": ["a", "b"], "out": "c"},
+    ]}  # fmt: skip
+    with pytest.raises(EngineError) as e:
+        run_program(request)
+    assert (e.value.code, e.value.pointer) == ("limit_exceeded", "/program/2")
+    assert "1000000000000 elements" in str(e.value)
