@@ -25,7 +25,7 @@ from app import logging as app_logging
 from app import metrics, problems, schemas
 from app.logging import REQUEST, RequestInfo
 from app.routes import api_router, health_router, page
-from app.routes.run import Gate
+from app.routes.run import Gate, inline_limits
 from app.settings import Settings, get_settings
 from engine.program import run_program
 from engine.program.schema import example_requests
@@ -207,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.gate = Gate(settings.max_concurrency, settings.max_queue)
     app.state.limits = settings.limits()
+    app.state.inline_limits = inline_limits(app.state.limits)
     app.state.ready = False
     app.state.draining = False
     problems.install(app)

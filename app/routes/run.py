@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from base64 import b64decode
@@ -20,7 +21,7 @@ from starlette.responses import Response
 from app import metrics, problems
 from app.logging import REQUEST
 from app.schemas import JSON, MSGPACK, RunResponse, problem_responses, run_request_body
-from engine import EngineError, Limits
+from engine import EngineError, LimitError, Limits
 from engine.program import RunResult, encode, encode_result, run_program
 from engine.program.values import DTYPES, dtype_of, pointer_to
 
@@ -219,12 +220,17 @@ def count(seconds: float, outcome: str, ops: int | None) -> None:
 Engine = Callable[[dict[str, Any], Limits, bool], dict[str, Any]]
 
 
-def evaluate(fn: Engine, body: Body, limits: Limits) -> Response:
-    """Decode, run, encode: the whole evaluation, in a worker thread."""
+def evaluate(fn: Engine, body: Body, limits: Limits, *, trial: bool = False) -> Response | None:
+    """Decode, run, encode: the whole evaluation. A trial gives None where a limit stops it."""
     request = decode_body(body)
     start = time.perf_counter()
     try:
         encoded = fn(request, limits, body.msgpack_out)
+    except LimitError:
+        if trial:
+            return None
+        count(time.perf_counter() - start, "limit_exceeded", None)
+        raise
     except EngineError as exc:
         count(time.perf_counter() - start, exc.code, None)
         raise
@@ -232,11 +238,35 @@ def evaluate(fn: Engine, body: Body, limits: Limits) -> Response:
     return render(encoded, body.msgpack_out)
 
 
+# A small request is first tried on the event loop under limits that keep the attempt within
+# a few milliseconds (no thread hop for the common tiny program). One that passes any of them
+# runs again in a worker thread under the service's own limits: programs are pure, so the
+# second run answers exactly as a first would have.
+INLINE_BODY_BYTES = 16 * 1024
+INLINE = Limits(max_elements_per_tensor=4_096, max_live_elements=65_536, max_ops=2_000,
+                max_iterations=500, max_call_depth=16, max_nesting_depth=16, timeout_s=0.004,
+                max_statements=500, max_outputs=100)
+
+
+def inline_limits(limits: Limits) -> Limits:
+    """The inline attempt's limits: INLINE, and never looser than the service's own."""
+    return Limits(**{f.name: min(getattr(limits, f.name), getattr(INLINE, f.name))
+                     for f in dataclasses.fields(Limits)})
+
+
 async def serve(request: Request, fn: Engine) -> Response:
-    """What every evaluating route does: read the body, pass the gate, evaluate off the loop.
-    (No FastAPI dependencies on this path: each would cost a resolution per request.)"""
+    """What every evaluating route does: read the body, then evaluate it inline if it is small
+    and quick, else off the loop through the gate. (No FastAPI dependencies on this path: each
+    would cost a resolution per request.)"""
     state = request.app.state
-    return await state.gate.run(evaluate, fn, await read_body(request), state.limits)
+    body = await read_body(request)
+    if len(body.raw) <= INLINE_BODY_BYTES:
+        response = evaluate(fn, body, state.inline_limits, trial=True)
+        if response is not None:
+            return response
+    result = await state.gate.run(evaluate, fn, body, state.limits)
+    assert result is not None  # only a trial gives None
+    return result
 
 
 def run_encoded(request: dict[str, Any], limits: Limits, msgpack_out: bool) -> dict[str, Any]:

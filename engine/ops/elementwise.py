@@ -29,7 +29,9 @@ def unbroadcast(g: Tensor, like: Tensor) -> Tensor:
 
 def _multiply_no_nan_forward(x: Array, y: Array) -> Array:
     r = x * y
-    if r.dtype.kind == "f" and not (math.isfinite(r) if r.ndim == 0 else np.isfinite(r).all()):
+    # One pass without a temporary: a sum is finite only if every term is (an overflowing sum
+    # of finite terms just takes the exact path needlessly).
+    if r.dtype.kind == "f" and not math.isfinite(r if r.ndim == 0 else np.add.reduce(r, None)):
         r = np.where(np.equal(y, 0), np.zeros((), r.dtype), r)
     return r
 

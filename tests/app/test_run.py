@@ -13,7 +13,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from engine import EngineError
+from engine import EngineError, Limits
 from tests.app.wire import TUTORIAL, assert_problem
 
 RUN = "/v1/run"
@@ -217,3 +217,26 @@ def test_golden_program_over_http_matches_in_process(client: TestClient, path: P
         assert body["outputs"] == local["outputs"]
         assert body["warnings"] == local["warnings"]
         assert body["stats"]["ops_executed"] == local["stats"]["ops_executed"]
+
+
+def test_small_programs_run_inline_and_big_ones_through_the_gate(client: TestClient) -> None:
+    # 600 iterations pass the inline attempt's limit of 500: the program runs again, in a worker
+    # thread under the service's limits, and answers as if it had gone there first.
+    loop = {
+        "inputs": {"x": 1.0},
+        "program": [{"for": "i", "range": 600, "body": [
+            {"op": "add", "args": ["x", 1.0], "out": "x"}]}],
+        "outputs": ["x"],
+    }  # fmt: skip
+    response = client.post("/v1/run", json=loop)
+    assert response.status_code == 200
+    assert response.json()["outputs"]["x"]["data"] == 601.0
+    assert client.app.state.inline_limits.max_iterations == 500
+
+
+def test_inline_limits_are_never_looser_than_the_services() -> None:
+    from app.routes.run import INLINE, inline_limits
+
+    tight = Limits(max_ops=10, timeout_s=1.0)
+    merged = inline_limits(tight)
+    assert merged.max_ops == 10 and merged.timeout_s == INLINE.timeout_s
