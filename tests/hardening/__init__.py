@@ -1,0 +1,1 @@
+"""Hardening tests: hostile input, fuzzing, concurrency and resource limits, over HTTP."""

@@ -1,0 +1,1313 @@
+"""The hostile request catalog: one table of requests the service must refuse (or survive) cleanly.
+
+Each row is sent over HTTP to a live server. Rows expect a status, a problem `code` and, where
+the fault is in the program, a `pointer`: the actual pointer must be the expected one or lie
+inside it (a field of the statement named). A tuple of statuses or codes is accepted only where
+the contract leaves the choice open (a comment says why). `bomb` rows ask for far more memory
+than the limits allow and are also run by test_rss.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+MARKER = "ZQXW_MARKER_4711"  # put in request bodies; must never come back in an error body
+TERA = 10**12
+MEGA = 10**6
+MIB = 1024 * 1024
+HUNDRED_MB = 100 * 1000 * 1000
+
+Body = bytes | Callable[[], bytes] | Any
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """One hostile request and the answer the contract requires."""
+
+    id: str
+    body: Body  # bytes are sent as they are, a callable is called for them, the rest is JSON
+    status: int | tuple[int, ...]
+    code: str | tuple[str, ...] | None = None
+    pointer: str | tuple[str, ...] | None = None
+    path: str = "/v1/run"
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    auth: bool = True  # send the module server's API key
+    chunked: bool = False  # stream the body without Content-Length
+    bomb: bool = False
+    outputs: Mapping[str, Any] | None = None  # for 200 rows: expected `data` of these outputs
+    bug: str | None = None  # a known deviation from the contract: the row is a strict xfail
+    rss_bug: str | None = None  # a known memory blow-up: a strict xfail in test_rss.py only
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        if callable(self.body):
+            return self.body()
+        return json.dumps(self.body, allow_nan=False).encode()
+
+    def statuses(self) -> tuple[int, ...]:
+        return self.status if isinstance(self.status, tuple) else (self.status,)
+
+    def codes(self) -> tuple[str, ...] | None:
+        if self.code is None:
+            return None
+        return self.code if isinstance(self.code, tuple) else (self.code,)
+
+
+# ----- builders -----
+def run(
+    program: list[Any],
+    inputs: Mapping[str, Any] | None = None,
+    outputs: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"inputs": dict(inputs or {}), "program": program}
+    if outputs is not None:
+        body["outputs"] = outputs
+    body.update(extra)
+    return body
+
+
+def op(name: str, args: list[Any], out: Any = "y", **attrs: Any) -> dict[str, Any]:
+    stmt: dict[str, Any] = {"op": name, "args": args, "out": out}
+    if attrs:
+        stmt["attrs"] = attrs
+    return stmt
+
+
+X = {"x": {"data": [1.0, 2.0, 3.0]}}
+M23 = {"a": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], "b": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]}
+TRUE = {"c": True}
+
+
+def squared_under_tape(tape: str = "t", persistent: bool = False) -> dict[str, Any]:
+    return {
+        "tape": tape,
+        "persistent": persistent,
+        "watch": ["x"],
+        "body": [op("multiply", ["x", "x"], "y")],
+    }
+
+
+def grad(
+    tape: str = "t", target: str = "y", sources: Any = "x", out: Any = "g", **extra: Any
+) -> dict[str, Any]:
+    return {"gradient": tape, "target": target, "sources": sources, "out": out, **extra}
+
+
+def nested_ifs(depth: int) -> bytes:
+    """`depth` if statements, each the only statement of the previous one's `then`."""
+    head = '{"if": "c", "then": [' * depth
+    tail = "]}" * depth
+    inner = '{"op": "identity", "args": ["c"], "out": "d"}'
+    return f'{{"inputs": {{"c": true}}, "program": [{head}{inner}{tail}]}}'.encode()
+
+
+def json_nesting(depth: int) -> bytes:
+    return b'{"inputs": {"x": ' + b"[" * depth + b"]" * depth + b'}, "program": []}'
+
+
+def deep_list(depth: int, leaf: Any = 1) -> str:
+    return "[" * depth + json.dumps(leaf) + "]" * depth
+
+
+def deep_json(inputs: str, program: str, leaf: Any = 1, depth: int = 1000) -> bytes:
+    """A request whose `inputs` and `program` texts have DEEP replaced by a deep list."""
+    text = f'{{"inputs": {inputs}, "program": {program}}}'
+    return text.replace("DEEP", deep_list(depth, leaf)).encode()
+
+
+def deep_data(depth: int) -> dict[str, Any]:
+    data: Any = 1.0
+    for _ in range(depth):
+        data = [data]
+    return run([], {"x": data})
+
+
+def big_body(size: int) -> Callable[[], bytes]:
+    """A valid JSON request padded with a string to `size` bytes."""
+
+    def make() -> bytes:
+        head, tail = b'{"inputs": {}, "program": [], "pad": "', b'"}'
+        return head + b"a" * (size - len(head) - len(tail)) + tail
+
+    return make
+
+
+def many_statements(n: int) -> bytes:
+    stmt = b'{"op": "identity", "args": ["x"], "out": "y"},'
+    return b'{"inputs": {"x": 1.0}, "program": [' + stmt * (n - 1) + stmt[:-1] + b"]}"
+
+
+def vector(n: int, name: str) -> dict[str, Any]:
+    return op("arange", [], name, start=n)
+
+
+def column(n: int, name: str, src: str) -> dict[str, Any]:
+    return op("reshape", [src], name, shape=[n, 1])
+
+
+def row(n: int, name: str, src: str) -> dict[str, Any]:
+    return op("reshape", [src], name, shape=[1, n])
+
+
+MSGPACK = {"Content-Type": "application/msgpack"}
+
+
+def packed(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def msgpack_deep_input(depth: int) -> bytes:
+    """{"inputs": {"x": [[[...1...]]]}, "program": []} with `depth` nested arrays, in msgpack."""
+    return b"\x82\xa6inputs\x81\xa1x" + b"\x91" * depth + b"\x01" + b"\xa7program\x90"
+
+
+def tutorial_check(**check: Any) -> dict[str, Any]:
+    """The API.md section 8 program with a gradient, plus `check` settings."""
+    body = run([squared_under_tape(), grad()], X)
+    if check:
+        body["check"] = check
+    return body
+
+
+def minimize(**extra: Any) -> dict[str, Any]:
+    """Least squares on w: loss = sum((w - [1, 2])^2), five steps unless told."""
+    program = [
+        op("subtract", ["w", [1.0, 2.0]], "d"),
+        op("square", ["d"], "q"),
+        op("sum", ["q"], "loss"),
+    ]
+    body = {
+        "inputs": {"w": {"data": [0.0, 0.0], "variable": True}},
+        "program": program,
+        "loss": "loss",
+        "steps": 5,
+    }
+    body.update(extra)
+    return body
+
+
+# ----- the catalog -----
+CASES: list[Hostile] = [
+    # ----- the body is not JSON (400) -----
+    Hostile("json_truncated", b'{"program": [', 400, "invalid_json"),
+    Hostile("json_garbage", b"not json at all " + MARKER.encode(), 400, "invalid_json"),
+    Hostile("json_empty_body", b"", 400, "invalid_json"),
+    Hostile("json_bare_nan", b"NaN", 400, "invalid_json"),
+    Hostile(
+        "json_nan_token_in_tensor", b'{"inputs": {"x": NaN}, "program": []}', 400, "invalid_json"
+    ),
+    Hostile(
+        "json_infinity_token",
+        b'{"inputs": {"x": [1, -Infinity]}, "program": []}',
+        400,
+        "invalid_json",
+    ),
+    Hostile("json_trailing_comma", b'{"program": [],}', 400, "invalid_json"),
+    Hostile("json_single_quotes", b"{'program': []}", 400, "invalid_json"),
+    Hostile("json_invalid_utf8", b'{"program": [], "outputs": ["\xff\xfe"]}', 400, "invalid_json"),
+    Hostile("json_lone_surrogate", b'{"program": [], "outputs": ["\\ud800"]}', 400, "invalid_json"),
+    Hostile(
+        "json_number_overflows_double",
+        b'{"inputs": {"x": 1e400}, "program": []}',
+        400,
+        "invalid_json",
+    ),
+    Hostile("json_nesting_100k_arrays", b"[" * 100_000 + b"]" * 100_000, 400, "invalid_json"),
+    Hostile(
+        "json_nesting_100k_objects", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, 400, "invalid_json"
+    ),
+    Hostile("json_nesting_100k_in_input", json_nesting(100_000), 400, "invalid_json"),
+    # ----- valid JSON, wrong top-level type (422) -----
+    Hostile("top_array", b"[]", 422, "bad_request", ""),
+    Hostile("top_string", b'"hello"', 422, "bad_request", ""),
+    Hostile("top_number", b"42", 422, "bad_request", ""),
+    Hostile("top_null", b"null", 422, "bad_request", ""),
+    Hostile("top_bool", b"true", 422, "bad_request", ""),
+    # ----- the envelope -----
+    Hostile("missing_program", {"inputs": {}}, 422, "missing_key", "/program"),
+    Hostile("program_not_a_list", {"program": {"op": "exp"}}, 422, "bad_value", "/program"),
+    Hostile("unknown_top_level_key", run([], programm=[]), 422, "unknown_key", "/programm"),
+    Hostile(
+        "unknown_option_key",
+        run([], options={"encodin": "json"}),
+        422,
+        "unknown_key",
+        "/options/encodin",
+    ),
+    Hostile(
+        "bad_encoding", run([], options={"encoding": MARKER}), 422, "bad_value", "/options/encoding"
+    ),
+    Hostile("inputs_not_an_object", {"inputs": [1, 2], "program": []}, 422, "bad_value", "/inputs"),
+    Hostile(
+        "outputs_not_a_list",
+        {**run([op("exp", ["x"])], X), "outputs": "y"},
+        422,
+        "bad_value",
+        "/outputs",
+    ),
+    Hostile(
+        "input_variable_not_bool",
+        run([], {"x": {"data": 1.0, "variable": "yes"}}),
+        422,
+        "bad_value",
+        "/inputs/x/variable",
+    ),
+    # ----- statements -----
+    Hostile("statement_not_an_object", run([42]), 422, "bad_statement", "/program/0"),
+    Hostile(
+        "statement_without_kind",
+        run([{"args": ["x"], "out": "y"}], X),
+        422,
+        "bad_statement",
+        "/program/0",
+    ),
+    Hostile(
+        "statement_unknown_kind",
+        run([{"opp": "exp", "args": ["x"], "out": "y"}], X),
+        422,
+        "bad_statement",
+        "/program/0",
+    ),
+    Hostile(
+        "statement_unknown_key",
+        run([{**op("exp", ["x"]), "colour": "red"}], X),
+        422,
+        "unknown_key",
+        "/program/0/colour",
+    ),
+    Hostile(
+        "nested_statement_unknown_key",
+        run([{"tape": "t", "body": [op("exp", ["x"]), {**op("exp", ["x"]), "oops": 1}]}], X),
+        422,
+        "unknown_key",
+        "/program/0/body/1/oops",
+    ),
+    Hostile(
+        "op_without_out", run([{"op": "exp", "args": ["x"]}], X), 422, "missing_key", "/program/0"
+    ),
+    Hostile(
+        "block_not_a_list",
+        run([{"if": "c", "then": {"op": "exp"}}], TRUE),
+        422,
+        "bad_value",
+        "/program/0",
+    ),
+    Hostile("return_outside_function", run([{"return": "x"}], X), 422, "bad_return", "/program/0"),
+    Hostile(
+        "def_inside_tape",
+        run([{"tape": "t", "body": [{"def": "f", "params": [], "body": []}]}]),
+        422,
+        "bad_statement",
+        "/program/0/body/0",
+    ),
+    # ----- unknown ops -----
+    Hostile("unknown_op", run([op("frobnicate", ["x"])], X), 422, "unknown_op", "/program/0"),
+    Hostile("unknown_op_wrong_case", run([op("EXP", ["x"])], X), 422, "unknown_op", "/program/0"),
+    Hostile("unknown_op_dunder", run([op("__class__", ["x"])], X), 422, "unknown_op", "/program/0"),
+    Hostile(
+        "unknown_op_module_path", run([op("os.system", ["x"])], X), 422, "unknown_op", "/program/0"
+    ),
+    Hostile(
+        "op_name_not_a_string",
+        run([{"op": 5, "args": ["x"], "out": "y"}], X),
+        422,
+        "bad_value",
+        "/program/0",
+    ),
+    # ----- arity and attrs -----
+    Hostile("arity_too_few", run([op("add", ["x"])], X), 422, "bad_arity", "/program/0"),
+    Hostile("arity_too_many", run([op("exp", ["x", "x"])], X), 422, "bad_arity", "/program/0"),
+    Hostile("arity_variadic_empty", run([op("concatenate", [])]), 422, "bad_arity", "/program/0"),
+    Hostile("attr_unknown", run([op("sum", ["x"], axes=0)], X), 422, "bad_attrs", "/program/0"),
+    Hostile(
+        "attr_wrong_type", run([op("sum", ["x"], axis=MARKER)], X), 422, "bad_attrs", "/program/0"
+    ),
+    Hostile(
+        "attr_bool_for_int", run([op("sum", ["x"], axis=True)], X), 422, "bad_attrs", "/program/0"
+    ),
+    Hostile(
+        "attrs_not_an_object",
+        run([{**op("sum", ["x"]), "attrs": [0]}], X),
+        422,
+        ("bad_attrs", "bad_value"),
+        "/program/0",
+    ),  # the contract names neither
+    Hostile(
+        "attr_required_missing", run([op("reshape", ["x"])], X), 422, "bad_attrs", "/program/0"
+    ),
+    Hostile(
+        "attr_float_in_shape",
+        run([op("reshape", ["x"], shape=[1.5, 2])], X),
+        422,
+        "bad_attrs",
+        "/program/0",
+    ),
+    Hostile(
+        "cast_to_object_dtype",
+        run([op("cast", ["x"], dtype="object")], X),
+        422,
+        "bad_attrs",
+        "/program/0",
+    ),
+    Hostile(
+        "cast_to_complex",
+        run([op("cast", ["x"], dtype="complex128")], X),
+        422,
+        "bad_attrs",
+        "/program/0",
+    ),
+    Hostile(
+        "split_into_zero_sections",
+        run([op("split", ["x"], ["a"], indices_or_sections=0)], X),
+        422,
+        "bad_attrs",
+        "/program/0",
+        bug="split with 0 sections answers dtype_error, not bad_attrs",
+    ),
+    Hostile(
+        "linspace_negative_num",
+        run([op("linspace", [], start=0, stop=1, num=-5)]),
+        422,
+        "bad_attrs",
+        "/program/0",
+    ),
+    # ----- names -----
+    Hostile("undefined_name", run([op("exp", ["nope"])]), 422, "unknown_name", "/program/0"),
+    Hostile(
+        "undefined_output",
+        run([op("exp", ["x"])], X, outputs=["nope"]),
+        422,
+        "unknown_name",
+        "/outputs/0",
+    ),
+    Hostile(
+        "undefined_function",
+        run([{"call": "f", "args": [], "out": "y"}]),
+        422,
+        "unknown_function",
+        "/program/0",
+    ),
+    Hostile("bad_name_space", run([op("exp", ["x"], "my var")], X), 422, "bad_name", "/program/0"),
+    Hostile(
+        "bad_name_unicode", run([op("exp", ["x"], "ünïcödé")], X), 422, "bad_name", "/program/0"
+    ),
+    Hostile(
+        "bad_name_leading_digit", run([op("exp", ["x"], "1x")], X), 422, "bad_name", "/program/0"
+    ),
+    Hostile("bad_name_empty", run([op("exp", ["x"], "")], X), 422, "bad_name", "/program/0"),
+    Hostile(
+        "bad_name_path",
+        run([op("exp", ["x"], "../../etc/passwd")], X),
+        422,
+        "bad_name",
+        "/program/0",
+    ),
+    Hostile(
+        "bad_name_nul_byte", run([op("exp", ["x"], "y\u0000")], X), 422, "bad_name", "/program/0"
+    ),
+    Hostile(
+        "bad_name_newline",
+        run([op("exp", ["x"], "y\nINFO forged log line")], X),
+        422,
+        "bad_name",
+        "/program/0",
+    ),
+    Hostile("bad_name_input", run([], {"a-b": 1.0}), 422, "bad_name", "/inputs/a-b"),
+    Hostile("bad_name_tape", run([{"tape": "t.1", "body": []}]), 422, "bad_name", "/program/0"),
+    Hostile(
+        "bad_name_loop_variable",
+        run([{"for": "i j", "range": 2, "body": []}]),
+        422,
+        "bad_name",
+        "/program/0",
+    ),
+    # ----- tape misuse -----
+    Hostile(
+        "unknown_tape", run([op("exp", ["x"]), grad("t")], X), 422, "unknown_tape", "/program/1"
+    ),
+    Hostile(
+        "non_persistent_reused",
+        run([squared_under_tape(), grad(), grad(out="g2")], X),
+        422,
+        "tape_not_persistent",
+        "/program/2",
+    ),
+    Hostile("watch_outside_tape", run([{"watch": ["x"]}], X), 422, "not_in_tape", "/program/0"),
+    Hostile(
+        "watch_on_unknown_tape",
+        run([{"tape": "t", "body": [{"watch": ["x"], "on": "zz"}]}], X),
+        422,
+        "unknown_tape",
+        "/program/0/body/0",
+    ),
+    Hostile(
+        "stop_recording_not_recording",
+        run([squared_under_tape(), {"stop_recording": "t", "body": []}], X),
+        422,
+        "tape_not_recording",
+        "/program/1",
+    ),
+    Hostile(
+        "stop_recording_unknown_tape",
+        run([{"stop_recording": "zz", "body": []}]),
+        422,
+        "unknown_tape",
+        "/program/0",
+    ),
+    Hostile(
+        "recording_tape_name_reused",
+        run([{"tape": "t", "body": [{"tape": "t", "body": []}]}]),
+        422,
+        "tape_name_in_use",
+        "/program/0/body/0",
+    ),
+    Hostile(
+        "gradient_unknown_source",
+        run([squared_under_tape(), grad(sources="nope")], X),
+        422,
+        "unknown_name",
+        "/program/1",
+    ),
+    Hostile(
+        "output_gradients_wrong_shape",
+        run([squared_under_tape(), grad(output_gradients="s")], {**X, "s": [1.0, 2.0]}),
+        422,
+        "shape_mismatch",
+        "/program/1",
+    ),
+    Hostile(
+        "batch_jacobian_rank_1",
+        run(
+            [
+                squared_under_tape(),
+                {"batch_jacobian": "t", "target": "y", "sources": "x", "out": "j"},
+            ],
+            X,
+        ),
+        422,
+        "shape_mismatch",
+        "/program/1",
+    ),
+    # ----- tensors on the wire -----
+    Hostile("ragged_input", run([], {"x": [[1.0, 2.0], [3.0]]}), 422, "bad_tensor", "/inputs/x"),
+    Hostile(
+        "ragged_literal_argument",
+        run([op("exp", [[[1.0, 2.0], [3.0]]])]),
+        422,
+        "bad_tensor",
+        "/program/0",
+    ),
+    Hostile("deeply_nested_data", deep_data(200), 422, "bad_tensor", "/inputs/x"),
+    Hostile("string_in_data", run([], {"x": [1.0, MARKER]}), 422, "bad_tensor", "/inputs/x"),
+    Hostile(
+        "lowercase_nan_string",
+        run([], {"x": {"data": ["nan", 1.0]}}),
+        422,
+        "bad_tensor",
+        "/inputs/x",
+    ),
+    Hostile("object_in_data", run([], {"x": [1.0, {"k": MARKER}]}), 422, "bad_tensor", "/inputs/x"),
+    Hostile(
+        "int_beyond_int64",
+        b'{"inputs": {"x": [1, 9223372036854775808]}, "program": []}',
+        422,
+        "bad_tensor",
+        "/inputs/x",
+    ),
+    Hostile(
+        "int_beyond_uint64",
+        b'{"inputs": {"x": 36893488147419103232}, "program": []}',
+        422,
+        "bad_tensor",
+        "/inputs/x",
+        bug="orjson reads integers beyond uint64 as floats",
+    ),
+    Hostile(
+        "int_below_int64",
+        b'{"inputs": {"x": -9223372036854775809}, "program": []}',
+        422,
+        "bad_tensor",
+        "/inputs/x",
+        bug="orjson reads integers below int64 as floats",
+    ),
+    Hostile(
+        "data_size_differs_from_shape",
+        run([], {"x": {"data": [1, 2, 3], "shape": [2, 2]}}),
+        422,
+        "bad_tensor",
+        "/inputs/x",
+    ),
+    Hostile(
+        "scalar_data_with_huge_shape",
+        run([], {"x": {"data": 0.0, "shape": [MEGA, MEGA]}}),
+        422,
+        ("bad_tensor", "limit_exceeded"),
+        "/inputs/x",
+        bomb=True,
+    ),  # either refusal
+    Hostile(
+        "negative_dimension",
+        run([], {"x": {"data": [1, 2], "shape": [-1, 2]}}),
+        422,
+        "bad_tensor",
+        "/inputs/x",
+    ),
+    Hostile(
+        "tensor_unknown_key",
+        run([], {"x": {"data": 1.0, "dtyp": "float32"}}),
+        422,
+        "unknown_key",
+        "/inputs/x/dtyp",
+    ),
+    Hostile(
+        "unknown_dtype",
+        run([], {"x": {"data": 1.0, "dtype": MARKER}}),
+        422,
+        "dtype_error",
+        "/inputs/x/dtype",
+    ),
+    Hostile(
+        "object_dtype",
+        run([], {"x": {"data": 1.0, "dtype": "object"}}),
+        422,
+        "dtype_error",
+        "/inputs/x/dtype",
+    ),
+    Hostile(
+        "b64_not_base64",
+        run([], {"x": {"b64": MARKER + "!!", "dtype": "float64", "shape": [1]}}),
+        422,
+        "bad_tensor",
+        "/inputs/x",
+    ),
+    Hostile(
+        "b64_wrong_byte_length",
+        run([], {"x": {"b64": "AAAA", "dtype": "float64", "shape": [1]}}),
+        422,
+        "bad_tensor",
+        "/inputs/x",
+    ),
+    Hostile(
+        "b64_without_shape",
+        run([], {"x": {"b64": "AAAAAAAAAAA=", "dtype": "float64"}}),
+        422,
+        ("missing_key", "bad_tensor"),
+        "/inputs/x",
+    ),  # the contract names neither
+    Hostile(
+        "b64_huge_shape",
+        run([], {"x": {"b64": "", "dtype": "float64", "shape": [MEGA, MEGA]}}),
+        422,
+        ("bad_tensor", "limit_exceeded"),
+        "/inputs/x",
+        bomb=True,
+    ),  # either refusal
+    Hostile(
+        "bool_b64_not_0_or_1",
+        run([], {"x": {"b64": "Ag==", "dtype": "bool", "shape": [1]}}),
+        422,
+        "bad_tensor",
+        "/inputs/x",
+    ),
+    # 1,000 levels: under orjson's depth limit, so these reach the engine
+    Hostile(
+        "deeply_nested_dtype",
+        deep_json('{"x": {"data": 1.0, "dtype": DEEP}}', "[]", "float64"),
+        422,
+        "dtype_error",
+        "/inputs/x/dtype",
+    ),
+    Hostile(
+        "deeply_nested_attr",
+        deep_json(
+            "{}", '[{"op": "pad", "args": [[1.0]], "out": "y", "attrs": {"pad_width": DEEP}}]'
+        ),
+        422,
+        "bad_attrs",
+        "/program/0",
+    ),
+    Hostile(
+        "deeply_nested_literal_arg",
+        deep_json("{}", '[{"op": "exp", "args": [DEEP], "out": "y"}]'),
+        422,
+        "bad_tensor",
+        "/program/0",
+    ),
+    # ----- msgpack bodies (the service also reads application/msgpack) -----
+    Hostile("msgpack_garbage", b"\xc1", 400, "invalid_json", headers=MSGPACK),
+    Hostile(
+        "msgpack_array_header_4g", b"\xdd\xff\xff\xff\xff", 400, "invalid_json", headers=MSGPACK
+    ),
+    Hostile(
+        "msgpack_nesting_100k", b"\x91" * 100_000 + b"\xc0", 400, "invalid_json", headers=MSGPACK
+    ),
+    Hostile(
+        "msgpack_nesting_1000_in_input",
+        msgpack_deep_input(1000),
+        (400, 422),
+        ("invalid_json", "bad_tensor"),
+        headers=MSGPACK,
+    ),
+    # a msgpack map may have binary keys; a JSON object cannot: refused either way, never a 500
+    Hostile(
+        "msgpack_binary_key_top_level",
+        packed({b"program": []}),
+        (400, 422),
+        ("invalid_json", "bad_value", "unknown_key"),
+        headers=MSGPACK,
+        bug="binary map keys reach the parser: quoted() and sorted() raise TypeError, 500",
+    ),
+    Hostile(
+        "msgpack_binary_key_in_statement",
+        packed({"program": [{b"op": "exp", "args": [1.0], "out": "y"}]}),
+        (400, 422),
+        ("invalid_json", "bad_value", "bad_statement"),
+        headers=MSGPACK,
+        bug="binary map keys reach the parser: sorted() of str and bytes keys raises, 500",
+    ),
+    Hostile(
+        "json_sent_as_msgpack", json.dumps(run([])).encode(), 400, "invalid_json", headers=MSGPACK
+    ),
+    Hostile("msgpack_top_array", packed([1, 2]), 422, "bad_request", "", headers=MSGPACK),
+    Hostile(
+        "msgpack_ext_type",
+        packed({"inputs": {"x": msgpack.ExtType(5, b"abc")}, "program": []}),
+        422,
+        "bad_value",
+        "/inputs/x",
+        headers=MSGPACK,
+    ),
+    Hostile(
+        "msgpack_bytes_wrong_length",
+        packed(
+            {"inputs": {"x": {"bytes": b"\0" * 3, "dtype": "float64", "shape": [1]}}, "program": []}
+        ),
+        422,
+        "bad_tensor",
+        "/inputs/x",
+        headers=MSGPACK,
+    ),
+    Hostile(
+        "msgpack_bytes_huge_shape",
+        packed(
+            {
+                "inputs": {"x": {"bytes": b"", "dtype": "float64", "shape": [MEGA, MEGA]}},
+                "program": [],
+            }
+        ),
+        422,
+        ("bad_tensor", "limit_exceeded"),
+        "/inputs/x",
+        bomb=True,
+        headers=MSGPACK,
+    ),
+    Hostile(
+        "msgpack_uint64",
+        packed({"inputs": {"x": 2**64 - 1}, "program": []}),
+        422,
+        "bad_tensor",
+        "/inputs/x",
+        headers=MSGPACK,
+    ),
+    # ----- shape errors in every op family -----
+    Hostile(
+        "broadcast_mismatch",
+        run([op("add", ["x", [1.0, 2.0]])], X),
+        422,
+        "shape_mismatch",
+        "/program/0",
+    ),
+    Hostile(
+        "matmul_not_aligned",
+        run([op("matmul", ["a", "b"])], M23),
+        422,
+        "shape_mismatch",
+        "/program/0",
+    ),
+    Hostile(
+        "matmul_scalar", run([op("matmul", [2.0, "x"])], X), 422, "shape_mismatch", "/program/0"
+    ),
+    Hostile(
+        "concatenate_mismatch",
+        run([op("concatenate", [[[1.0, 2.0]], [[1.0, 2.0, 3.0]]], axis=0)]),
+        422,
+        "shape_mismatch",
+        "/program/0",
+    ),
+    Hostile(
+        "concatenate_rank_mismatch",
+        run([op("concatenate", [[1.0, 2.0], [[1.0]]])]),
+        422,
+        "shape_mismatch",
+        "/program/0",
+    ),
+    Hostile(
+        "stack_mismatch",
+        run([op("stack", [[1.0, 2.0], [1.0]])]),
+        422,
+        "shape_mismatch",
+        "/program/0",
+    ),
+    Hostile(
+        "reshape_mismatch",
+        run([op("reshape", ["x"], shape=[2, 2])], X),
+        422,
+        "shape_mismatch",
+        "/program/0",
+    ),
+    Hostile(
+        "reshape_65_dimensions",
+        run([op("reshape", ["x"], shape=[1] * 64 + [3])], X),
+        422,
+        ("shape_mismatch", "bad_attrs"),
+        "/program/0",
+    ),  # the contract names neither
+    Hostile("sum_bad_axis", run([op("sum", ["x"], axis=5)], X), 422, "bad_attrs", "/program/0"),
+    Hostile(
+        "mean_bad_negative_axis",
+        run([op("mean", ["x"], axis=-3)], X),
+        422,
+        "bad_attrs",
+        "/program/0",
+    ),
+    Hostile(
+        "max_duplicate_axis",
+        run([op("max", ["a"], axis=[0, 0])], M23),
+        422,
+        "bad_attrs",
+        "/program/0",
+        bug="a duplicate axis answers invalid_value, not bad_attrs",
+    ),
+    Hostile(
+        "softmax_bad_axis", run([op("softmax", ["x"], axis=1)], X), 422, "bad_attrs", "/program/0"
+    ),
+    Hostile(
+        "einsum_mismatch",
+        run([op("einsum", ["a", "b"], subscripts="ij,jk->ik")], M23),
+        422,
+        "shape_mismatch",
+        "/program/0",
+    ),
+    Hostile(
+        "einsum_bad_subscripts",
+        run([op("einsum", ["a"], subscripts="ij->ik")], M23),
+        422,
+        "bad_attrs",
+        "/program/0",
+        bug="bad einsum subscripts answer invalid_value, not bad_attrs",
+    ),
+    Hostile(
+        "where_mismatch",
+        run([op("where", [[True, False], "x", "x"])], X),
+        422,
+        "shape_mismatch",
+        "/program/0",
+    ),
+    Hostile(
+        "getitem_out_of_range",
+        run([op("getitem", ["x"], index="7")], X),
+        422,
+        "index_error",
+        "/program/0",
+    ),
+    Hostile(
+        "take_out_of_range", run([op("take", ["x", [0, 9]])], X), 422, "index_error", "/program/0"
+    ),
+    Hostile(
+        "int_to_negative_int_power", run([op("power", [2, -1])]), 422, "dtype_error", "/program/0"
+    ),
+    Hostile(
+        "axis_beyond_c_long",
+        run([op("sum", ["x"], axis=10**30)], X),
+        422,
+        "bad_attrs",
+        "/program/0",
+    ),
+    Hostile(
+        "unknown_op_long_name",
+        run([op(MARKER + "q" * 100_000, ["x"])], X),
+        422,
+        "unknown_op",
+        "/program/0",
+    ),
+    Hostile(
+        "bad_name_long",
+        run([op("exp", ["x"], MARKER + " " + "q" * 100_000)], X),
+        422,
+        "bad_name",
+        "/program/0",
+    ),
+    Hostile(
+        "if_on_a_vector",
+        run([{"if": "x", "then": []}], X),
+        422,
+        ("bad_value", "shape_mismatch"),
+        "/program/0",
+    ),  # the contract names neither
+    # ----- element bombs: refused before allocation -----
+    Hostile(
+        "bomb_zeros",
+        run([op("zeros", [], shape=[MEGA, MEGA])]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_ones",
+        run([op("ones", [], shape=[TERA])]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_full",
+        run([op("full", [], shape=[MEGA, MEGA], fill_value=1.0)]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_eye", run([op("eye", [], N=MEGA)]), 422, "limit_exceeded", "/program/0", bomb=True
+    ),
+    Hostile(
+        "bomb_reshape",
+        run([op("reshape", ["x"], shape=[MEGA, MEGA])], X),
+        422,
+        ("limit_exceeded", "shape_mismatch"),
+        "/program/0",
+        bomb=True,
+    ),  # either refusal
+    Hostile(
+        "bomb_broadcast_to",
+        run([op("broadcast_to", ["x"], shape=[TERA // 3, 3])], X),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_tile",
+        run([op("tile", ["x"], reps=[MEGA, MEGA])], X),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_repeat",
+        run([op("repeat", ["x"], repeats=TERA)], X),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_outer",
+        run([vector(MEGA, "v"), op("outer", ["v", "v"])]),
+        422,
+        "limit_exceeded",
+        "/program/1",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_einsum",
+        run([vector(MEGA, "v"), op("einsum", ["v", "v"], subscripts="i,j->ij")]),
+        422,
+        "limit_exceeded",
+        "/program/1",
+        bomb=True,
+    ),
+    # 10^16 multiply-adds for a scalar: answered (if contracted smartly) or refused in time
+    Hostile(
+        "bomb_einsum_cpu",
+        run([vector(10_000, "v"), op("einsum", ["v", "v", "v", "v"], subscripts="i,j,k,l->")]),
+        (200, 422),
+        "limit_exceeded",
+        "/program/1",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_matmul",
+        run(
+            [
+                vector(MEGA, "v"),
+                column(MEGA, "c", "v"),
+                row(MEGA, "r", "v"),
+                op("matmul", ["c", "r"]),
+            ]
+        ),
+        422,
+        "limit_exceeded",
+        "/program/3",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_pad",
+        run([op("pad", [[[1.0]]], pad_width=MEGA)]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_arange",
+        run([op("arange", [], start=0, stop=TERA)]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_arange_tiny_step",
+        run([op("arange", [], start=0, stop=1, step=1e-12)]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_linspace",
+        run([op("linspace", [], start=0, stop=1, num=TERA)]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_jacobian",
+        run(
+            [
+                vector(100_000, "v"),
+                op("cast", ["v"], "w", dtype="float64"),
+                {"tape": "t", "watch": ["w"], "body": [op("multiply", ["w", 2.0], "y")]},
+                {"jacobian": "t", "target": "y", "sources": "w", "out": "j"},
+            ]
+        ),
+        422,
+        "limit_exceeded",
+        "/program/3",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_jacobian_zero_fill",
+        run(
+            [
+                vector(100_000, "v"),
+                op("cast", ["v"], "w", dtype="float64"),
+                {"tape": "t", "body": [op("multiply", ["w", 2.0], "y")]},
+                {"jacobian": "t", "target": "y", "sources": "w", "unconnected": "zero", "out": "j"},
+            ]
+        ),
+        422,
+        "limit_exceeded",
+        "/program/3",
+        bomb=True,
+    ),
+    Hostile(
+        "bomb_live_elements",
+        run([op("zeros", [], f"z{i}", shape=[16 * MEGA], dtype="bool") for i in range(6)]),
+        422,
+        "limit_exceeded",
+        "/program/4",
+        bomb=True,
+    ),
+    # 10^8 elements (800 MB) from a list index of 2,000 zeros: small enough that NumPy really
+    # allocates them when nothing refuses the op first
+    Hostile(
+        "bomb_getitem_list_index",
+        run(
+            [op("ones", [], "z", shape=[1, 50_000]), op("getitem", ["z"], index=[0] * 2_000)],
+            outputs=["z"],
+        ),
+        422,
+        "limit_exceeded",
+        "/program/1",
+        bomb=True,
+        bug="a JSON list as getitem's index is NumPy fancy indexing, outside the budget",
+    ),
+    Hostile(
+        "bomb_split_sections",
+        run([op("split", ["x"], "p", indices_or_sections=[1] * 2 * MEGA)], X),
+        422,
+        ("limit_exceeded", "bad_arity"),
+        "/program/0",
+        bomb=True,
+        rss_bug="split builds every section (2M arrays, ~430 MB) before the outputs are counted",
+    ),
+    # ----- runaway control flow -----
+    Hostile(
+        "endless_while_own_limit",
+        run([{"while": "c", "max_iterations": 5, "body": [op("identity", ["c"], "c")]}], TRUE),
+        422,
+        "limit_exceeded",
+        "/program/0",
+    ),
+    Hostile(
+        "endless_while_service_limit",
+        run([{"while": "c", "body": [op("identity", ["c"], "c")]}], TRUE),
+        422,
+        "limit_exceeded",
+        "/program/0",
+    ),
+    Hostile(
+        "for_range_10_to_the_12",
+        run([{"for": "i", "range": TERA, "body": []}]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+    ),
+    Hostile(
+        "for_range_beyond_int64",
+        run([{"for": "i", "range": [0, 2**63 - 1, 1], "body": []}]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+    ),
+    Hostile(
+        "recursion_through_call",
+        run(
+            [
+                {
+                    "def": "f",
+                    "params": ["a"],
+                    "body": [{"call": "f", "args": ["a"], "out": "b"}, {"return": "b"}],
+                },
+                {"call": "f", "args": ["x"], "out": "y"},
+            ],
+            X,
+        ),
+        422,
+        "limit_exceeded",
+        "/program/0/body/0",
+    ),
+    Hostile(
+        "mutual_recursion",
+        run(
+            [
+                {
+                    "def": "f",
+                    "params": ["a"],
+                    "body": [{"call": "g", "args": ["a"], "out": "b"}, {"return": "b"}],
+                },
+                {
+                    "def": "g",
+                    "params": ["a"],
+                    "body": [{"call": "f", "args": ["a"], "out": "b"}, {"return": "b"}],
+                },
+                {"call": "f", "args": ["x"], "out": "y"},
+            ],
+            X,
+        ),
+        422,
+        "limit_exceeded",
+        ("/program/0/body/0", "/program/1/body/0"),
+    ),
+    Hostile("statement_nesting_100", nested_ifs(100), 422, "limit_exceeded", "/program/0"),
+    # 10,000 nested statements are 20,000 levels of JSON: the parser may refuse them (400)
+    # before the engine's nesting limit does (422); either is the contract's answer.
+    Hostile(
+        "statement_nesting_10k", nested_ifs(10_000), (400, 422), ("invalid_json", "limit_exceeded")
+    ),
+    Hostile("statements_200k", many_statements(200_000), 422, "limit_exceeded"),
+    Hostile(
+        "outputs_100k",
+        run([op("exp", ["x"])], X, outputs=["y"] * 100_000),
+        422,
+        "limit_exceeded",
+        "/outputs",
+    ),
+    # ----- non-finite results are values, not errors (200) -----
+    Hostile(
+        "overflow_to_infinity",
+        run([op("exp", [1000.0], "y")], outputs=["y"]),
+        200,
+        outputs={"y": "Infinity"},
+    ),
+    Hostile(
+        "overflow_multiply",
+        run([op("multiply", [1e308, 10.0], "y"), op("negative", ["y"], "z")], outputs=["y", "z"]),
+        200,
+        outputs={"y": "Infinity", "z": "-Infinity"},
+    ),
+    Hostile(
+        "float16_overflow",
+        run([op("cast", [70000.0], "y", dtype="float16")], outputs=["y"]),
+        200,
+        outputs={"y": "Infinity"},
+    ),
+    Hostile(
+        "log_of_zero", run([op("log", [0.0], "y")], outputs=["y"]), 200, outputs={"y": "-Infinity"}
+    ),
+    Hostile(
+        "nan_everywhere",
+        run(
+            [
+                {
+                    "tape": "t",
+                    "watch": ["x"],
+                    "body": [op("log", ["x"], "y"), op("sum", ["y"], "s")],
+                },
+                grad("t", "s", "x", "g"),
+            ],
+            {"x": {"data": ["NaN", -1.0, "Infinity"]}},
+            outputs=["y", "g"],
+        ),
+        200,
+        outputs={"y": ["NaN", "NaN", "Infinity"], "g": ["NaN", -1.0, 0.0]},
+    ),
+    Hostile(
+        "nan_scalar_literal",
+        run([op("add", [{"data": "NaN"}, 1.0], "y")], outputs=["y"]),
+        200,
+        outputs={"y": "NaN"},
+    ),
+    Hostile(
+        "zero_over_zero",
+        run([op("divide", [0.0, 0.0], "y")], outputs=["y"]),
+        200,
+        outputs={"y": "NaN"},
+    ),
+    Hostile("int_divide_by_zero", run([op("floor_divide", [1, 0], "y")], outputs=["y"]), 200),
+    # ----- /v1/check and /v1/minimize -----
+    Hostile("check_not_json", b"{check", 400, "invalid_json", path="/v1/check"),
+    Hostile(
+        "check_eps_zero", tutorial_check(eps=0), 422, "bad_value", "/check/eps", path="/v1/check"
+    ),
+    Hostile(
+        "check_eps_nan", tutorial_check(eps="NaN"), 422, "bad_value", "/check/eps", path="/v1/check"
+    ),
+    Hostile(
+        "check_unknown_key",
+        tutorial_check(epsilon=1e-3),
+        422,
+        "unknown_key",
+        "/check/epsilon",
+        path="/v1/check",
+    ),
+    Hostile(
+        "check_bomb",
+        run([op("zeros", [], shape=[MEGA, MEGA])]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        path="/v1/check",
+        bomb=True,
+    ),
+    Hostile(
+        "check_endless_loop_under_tape",
+        run(
+            [
+                {
+                    "tape": "t",
+                    "watch": ["x"],
+                    "body": [
+                        op("greater", ["x", 0.0], "c"),
+                        {"while": "c", "body": [op("identity", ["c"], "c")]},
+                        op("square", ["x"], "s"),
+                    ],
+                },
+                grad("t", "s"),
+            ],
+            {"x": 0.5},
+        ),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        path="/v1/check",
+    ),
+    Hostile(
+        "minimize_steps_10_to_12",
+        minimize(steps=TERA),
+        422,
+        "limit_exceeded",
+        "/steps",
+        path="/v1/minimize",
+    ),
+    Hostile(
+        "minimize_unknown_optimizer",
+        minimize(optimizer={"name": "lbfgs"}),
+        422,
+        "bad_value",
+        "/optimizer/name",
+        path="/v1/minimize",
+    ),
+    Hostile(
+        "minimize_learning_rate_nan",
+        minimize(optimizer={"learning_rate": "NaN"}),
+        422,
+        "bad_value",
+        "/optimizer/learning_rate",
+        path="/v1/minimize",
+    ),
+    Hostile(
+        "minimize_loss_not_scalar",
+        minimize(loss="q"),
+        422,
+        "shape_mismatch",
+        "/loss",
+        path="/v1/minimize",
+    ),
+    Hostile(
+        "minimize_unknown_variable",
+        minimize(variables=["nope"]),
+        422,
+        "unknown_name",
+        "/variables/0",
+        path="/v1/minimize",
+    ),
+    Hostile(
+        "minimize_bomb",
+        minimize(program=[op("ones", [], shape=[TERA])]),
+        422,
+        "limit_exceeded",
+        "/program/0",
+        path="/v1/minimize",
+        bomb=True,
+    ),
+    Hostile(
+        "minimize_diverges_to_nan",
+        minimize(optimizer={"learning_rate": 1e300}),
+        200,
+        path="/v1/minimize",
+    ),
+    # ----- auth, methods, paths -----
+    Hostile("no_api_key", run([]), 401, "unauthorized", auth=False),
+    Hostile(
+        "wrong_api_key",
+        run([]),
+        401,
+        "unauthorized",
+        auth=False,
+        headers={"Authorization": "Bearer " + MARKER},
+    ),
+    Hostile(
+        "basic_auth_instead_of_bearer",
+        run([]),
+        401,
+        "unauthorized",
+        auth=False,
+        headers={"Authorization": "Basic dXNlcjpwYXNz"},
+    ),
+    Hostile("get_on_run", b"", 405, "method_not_allowed", method="GET"),
+    Hostile("unknown_path", run([]), 404, "not_found", path="/v1/nothing"),
+    # ----- bodies over the size limit (413) -----
+    Hostile("body_100mb_content_length", big_body(HUNDRED_MB), 413, "body_too_large", bomb=True),
+    Hostile(
+        "body_100mb_chunked", big_body(HUNDRED_MB), 413, "body_too_large", chunked=True, bomb=True
+    ),
+]
+
+BY_ID: dict[str, Hostile] = {case.id: case for case in CASES}
+assert len(BY_ID) == len(CASES), "hostile case ids must be unique"
+BOMBS: list[Hostile] = [case for case in CASES if case.bomb]

@@ -1,0 +1,266 @@
+"""Concurrency and isolation: 500 mixed requests from 32 concurrent clients against a live server.
+
+Every distinct request is first sent alone; under load, every answer must equal its solo answer
+(outputs and warnings for a 200, the whole problem for an error; stats excluded), with no 5xx,
+no 503 (the gate is sized for the load) and no transport error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from .hostile_cases import op, run
+from .server import Server, start_server
+
+CLIENTS = 32
+REQUESTS = 500
+SEED = 20240607
+
+
+def tutorial(scale: float) -> dict[str, Any]:
+    """The TensorFlow tutorial of API.md section 8, on a scaled input."""
+    return run(
+        [
+            {
+                "tape": "t",
+                "persistent": True,
+                "watch": ["x"],
+                "body": [op("reduce_sum", ["x"], "y"), op("multiply", ["y", "y"], "z")],
+            },
+            {"gradient": "t", "target": "z", "sources": "x", "out": "dz_dx"},
+            {"gradient": "t", "target": "z", "sources": "y", "out": "dz_dy"},
+        ],
+        {"x": {"data": [[scale, 1.0], [1.0, scale]]}},
+        outputs=["dz_dx", "dz_dy"],
+    )
+
+
+def variables_with_warnings(scale: float) -> dict[str, Any]:
+    """A variable watched automatically, an unwatched input, an int source: three warnings."""
+    return run(
+        [
+            {"tape": "t", "body": [op("multiply", ["w", "x"], "p"), op("sum", ["p"], "loss")]},
+            {
+                "gradient": "t",
+                "target": "loss",
+                "sources": ["w", "x", "n"],
+                "out": ["gw", "gx", "gn"],
+                "unconnected": "zero",
+            },
+        ],
+        {"w": {"data": [scale, 2.0, -1.0], "variable": True}, "x": [1.0, scale, 3.0], "n": 4},
+    )
+
+
+def second_order(scale: float) -> dict[str, Any]:
+    """d2/dx2 of tanh(x) through nested tapes."""
+    return run(
+        [
+            {
+                "tape": "outer",
+                "watch": ["x"],
+                "body": [
+                    {"tape": "inner", "watch": ["x"], "body": [op("tanh", ["x"], "y")]},
+                    {"gradient": "inner", "target": "y", "sources": "x", "out": "dy"},
+                ],
+            },
+            {"gradient": "outer", "target": "dy", "sources": "x", "out": "d2y"},
+        ],
+        {"x": [scale / 10, -scale / 7, 0.25]},
+        outputs=["dy", "d2y"],
+    )
+
+
+def loop_and_function(scale: float) -> dict[str, Any]:
+    """A function called in a loop, then a jacobian."""
+    return run(
+        [
+            {
+                "def": "step",
+                "params": ["v"],
+                "body": [
+                    op("multiply", ["v", 0.9], "r"),
+                    op("add", ["r", 0.1], "r"),
+                    {"return": "r"},
+                ],
+            },
+            {
+                "tape": "t",
+                "watch": ["x"],
+                "body": [
+                    op("identity", ["x"], "v"),
+                    {
+                        "for": "i",
+                        "range": 25,
+                        "body": [{"call": "step", "args": ["v"], "out": "v"}],
+                    },
+                ],
+            },
+            {"jacobian": "t", "target": "v", "sources": "x", "out": "j"},
+        ],
+        {"x": [scale, 1.0]},
+        outputs=["v", "j"],
+    )
+
+
+def wide_input(scale: float) -> dict[str, Any]:
+    """5,000 elements: past the inline attempt's limits, so it runs in a worker thread."""
+    return run(
+        [
+            {
+                "tape": "t",
+                "body": [
+                    op("sin", ["x"], "s"),
+                    op("multiply", ["s", "v"], "p"),
+                    op("sum", ["p"], "loss"),
+                ],
+            },
+            {"gradient": "t", "target": "loss", "sources": ["v", "x"], "out": ["gv", "gx"]},
+            op("sum", ["gv"], "total"),
+        ],
+        {
+            "x": {"data": [scale * i / 5000 for i in range(5000)]},
+            "v": {"data": [1.0] * 5000, "variable": True},
+        },
+        outputs=["loss", "total", "gx"],
+    )
+
+
+def long_loop(scale: float) -> dict[str, Any]:
+    """600 iterations under a persistent tape: past the inline attempt's iteration limit."""
+    return run(
+        [
+            {
+                "tape": "t",
+                "persistent": True,
+                "watch": ["x"],
+                "body": [
+                    op("identity", ["x"], "v"),
+                    {"for": "i", "range": 600, "body": [op("multiply", ["v", 0.999], "v")]},
+                    op("sum", ["v"], "s"),
+                ],
+            },
+            {"gradient": "t", "target": "s", "sources": "x", "out": "g"},
+            {"gradient": "t", "target": "v", "sources": "x", "out": "g2"},
+        ],
+        {"x": [scale, 2.0]},
+        outputs=["s", "g", "g2"],
+    )
+
+
+def base64_out(scale: float) -> dict[str, Any]:
+    return run(
+        [op("exp", ["x"], "y"), op("log", [0.0], "z")],
+        {"x": [scale, 0.0]},
+        outputs=["y", "z"],
+        options={"encoding": "base64"},
+    )
+
+
+def undefined_name(scale: float) -> dict[str, Any]:
+    return run([op("exp", ["x"], "y"), op("add", ["y", "nope"], "z")], {"x": [scale]})
+
+
+def shape_error(scale: float) -> dict[str, Any]:
+    return run([op("matmul", ["a", "a"])], {"a": [[scale, 1.0, 2.0]]})
+
+
+def tape_misuse(scale: float) -> dict[str, Any]:
+    return run(
+        [
+            {"tape": "t", "watch": ["x"], "body": [op("square", ["x"], "y")]},
+            {"gradient": "t", "target": "y", "sources": "x", "out": "g1"},
+            {"gradient": "t", "target": "y", "sources": "x", "out": "g2"},
+        ],
+        {"x": scale},
+    )
+
+
+def loop_limit(scale: float) -> dict[str, Any]:
+    return run(
+        [{"while": "c", "max_iterations": int(scale) + 3, "body": [op("add", ["k", 1.0], "k")]}],
+        {"c": True, "k": 0.0},
+    )
+
+
+def element_limit(scale: float) -> dict[str, Any]:
+    return run([op("zeros", [], "big", shape=[int(scale) + 10**6, 10**6])])
+
+
+FAMILIES = [
+    tutorial,
+    variables_with_warnings,
+    second_order,
+    loop_and_function,
+    wide_input,
+    long_loop,
+    base64_out,
+    undefined_name,
+    shape_error,
+    tape_misuse,
+    loop_limit,
+    element_limit,
+]
+SCALES = [1.0, 2.0, 3.5]
+DISTINCT = [family(scale) for family in FAMILIES for scale in SCALES]
+
+
+@pytest.fixture(scope="module")
+def wide_server() -> Iterator[Server]:
+    srv = start_server({"GRADTAPE_MAX_CONCURRENCY": "8", "GRADTAPE_MAX_QUEUE": "64"})
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def comparable(response: httpx.Response) -> tuple[int, Any]:
+    """What must not depend on concurrency: status, then outputs + warnings or the problem."""
+    body = response.json()
+    if response.status_code == 200:
+        return 200, {"outputs": body["outputs"], "warnings": body["warnings"]}
+    return response.status_code, body
+
+
+async def _burst(server: Server, order: list[int]) -> list[tuple[int, httpx.Response | str]]:
+    gate = asyncio.Semaphore(CLIENTS)
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as client:
+
+        async def one(index: int) -> tuple[int, httpx.Response | str]:
+            async with gate:
+                try:
+                    return index, await client.post("/v1/run", json=DISTINCT[index])
+                except httpx.TransportError as exc:
+                    return index, f"transport error: {exc!r}"
+
+        return await asyncio.gather(*(one(i) for i in order))
+
+
+def test_mixed_load_answers_like_solo(wide_server: Server) -> None:
+    with httpx.Client(base_url=wide_server.url, timeout=60) as client:
+        solo = [comparable(client.post("/v1/run", json=body)) for body in DISTINCT]
+    statuses = Counter(status for status, _ in solo)
+    assert statuses[200] >= 18 and statuses[422] >= 12, statuses  # both kinds are in the mix
+
+    rng = random.Random(SEED)
+    order = [rng.randrange(len(DISTINCT)) for _ in range(REQUESTS)]
+    answers = asyncio.run(_burst(wide_server, order))
+
+    mismatches = []
+    for index, answer in answers:
+        if isinstance(answer, str):
+            mismatches.append((index, answer))
+        elif answer.status_code >= 500 or comparable(answer) != solo[index]:
+            mismatches.append((index, f"{answer.status_code} {answer.text[:300]}"))
+    assert not mismatches, f"{len(mismatches)} of {REQUESTS} differ: {mismatches[:5]}"
+    assert wide_server.alive()
+    assert httpx.get(wide_server.url + "/healthz", timeout=10).status_code == 200
