@@ -35,6 +35,7 @@ class Settings(BaseSettings):
 
     # ----- HTTP layer -----
     max_body_bytes: int = Field(default=64 * MIB, ge=1)
+    max_body_containers: int = Field(default=1_048_576, ge=1)
     max_concurrency: int = Field(default_factory=_cores, ge=1)
     max_queue: int = Field(default_factory=lambda: 2 * _cores(), ge=0)
 
@@ -48,6 +49,7 @@ class Settings(BaseSettings):
     timeout_s: float = Field(default=30.0, gt=0)
     max_statements: int = Field(default=100_000, ge=1)
     max_outputs: int = Field(default=10_000, ge=1)
+    max_output_elements: int = Field(default=16_777_216, ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -85,6 +87,7 @@ class Settings(BaseSettings):
             timeout_s=self.timeout_s,
             max_statements=self.max_statements,
             max_outputs=self.max_outputs,
+            max_output_elements=self.max_output_elements,
         )
 
 

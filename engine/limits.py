@@ -22,6 +22,7 @@ class Limits:
     timeout_s: float = 30.0
     max_statements: int = 100_000
     max_outputs: int = 10_000
+    max_output_elements: int = 16_777_216  # the response's tensors together
 
 
 class Budget:

@@ -34,9 +34,14 @@ class AttrKind:
         return f"AttrKind({self.name})"
 
 
+INT64 = range(-(2**63), 2**63)
+
+
 def _int(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int | np.integer):
         raise ValueError("must be an integer")
+    if v not in INT64:
+        raise ValueError("must be an integer within the int64 range")
     return int(v)
 
 
@@ -64,6 +69,8 @@ def _shape(v: Any) -> tuple[int, ...]:
 def _float(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float | np.number):
         raise ValueError("must be a number")
+    if isinstance(v, int) and v not in INT64:
+        raise ValueError("must be a number; integers within the int64 range")
     return float(v)
 
 
@@ -74,6 +81,8 @@ def _scalar(v: Any) -> Any:
         return float(v.replace("Infinity", "inf"))
     if not isinstance(v, int | float | np.number):
         raise ValueError("must be a number or boolean")
+    if isinstance(v, int) and v not in INT64:
+        raise ValueError("must be a number or boolean; integers within the int64 range")
     return v
 
 
@@ -112,9 +121,13 @@ def _pad_width(v: Any) -> Any:
     return x
 
 
-def _index(v: Any) -> Any:
-    # The wire gives NumPy basic indexing as a string; the Python API passes the key itself.
-    return parse_index(v) if isinstance(v, str) else v
+def _index(v: Any) -> str | tuple[Any, ...]:
+    # The wire gives NumPy basic indexing as a string (the Python API passes its key straight to
+    # the op, never through here). A list would be NumPy fancy indexing: its result can be far
+    # larger than its input, so the wire does not take one.
+    if not isinstance(v, str):
+        raise ValueError("must be a string of NumPy basic indexing, such as '1:3, ::2, None, ...'")
+    return parse_index(v)
 
 
 INT = {"type": "integer"}
@@ -412,13 +425,16 @@ def numpy_error(name: str, exc: Exception) -> OpError:
         code = "limit_exceeded"
     elif isinstance(exc, TypeError) and "unexpected keyword" in msg:
         code = "bad_attrs"
+    elif isinstance(exc, ValueError) and ("subscript" in msg or "value in 'axis'" in msg):
+        code = "bad_attrs"  # einsum's subscripts string, a repeated axis
     elif isinstance(exc, TypeError) or "integer" in msg.lower() or "dtype" in msg.lower():
         code = "dtype_error"
     elif isinstance(exc, ValueError) and any(w in msg.lower() for w in _SHAPE_WORDS):
         code = "shape_mismatch"
     else:
         code = "invalid_value"
-    return OpError(f"{name}: {msg}", code=code)
+    prefix = f"{name}: "
+    return OpError(msg if msg.startswith(prefix) else prefix + msg, code=code)
 
 
 # ----- indexing strings: "1:3, ::2, None, ..." -> a NumPy basic-indexing key -----

@@ -139,13 +139,28 @@ concatenate = defop("concatenate", _concatenate_forward, _concatenate_vjp, alias
 def _split_forward(x: Array, *, indices_or_sections: IntOrInts, axis: Int = 0
                    ) -> tuple[Array, ...]:
     ios = indices_or_sections
+    if isinstance(ios, int) and ios < 1:
+        raise OpError(f"split: indices_or_sections must be at least 1, got {ios}",
+                      code="bad_attrs")
     return tuple(np.split(x, list(ios) if isinstance(ios, list | tuple) else ios, axis=axis))
+
+
+# Each piece is an array header and a Tensor (a few hundred bytes) even when it is empty, so a
+# split into millions of pieces is a memory bomb with no big tensor in it: the budget counts
+# every piece as this many elements on top of the data.
+PIECE_COST = 32
+
+
+def _split_size(x: Dims, *, indices_or_sections: Any, **_: object) -> int:
+    ios = indices_or_sections
+    pieces = len(ios) + 1 if isinstance(ios, list | tuple) else int(ios)
+    return prod(x) + PIECE_COST * max(pieces, 0)
 
 
 # The tape fills the cotangent of an unused piece with zeros before calling this.
 split = defop("split", _split_forward,
               lambda g, out, x, *, indices_or_sections, axis=0: (concatenate(*g, axis=axis),),
-              multi=True,
+              multi=True, size=_split_size,
               doc="pieces of x along an axis: n equal sections, or cut before the given indices")
 
 

@@ -513,6 +513,7 @@ class Interpreter:
             inputs = self.request.inputs
             names = tuple(n for n in self.top.vars if n not in inputs or n in self.assigned)
         out: dict[str, Tensor | None] = {}
+        size, limit = 0, self.budget.limits.max_output_elements
         for i, name in enumerate(names):
             if name not in self.top.vars:
                 raise ProgramError(
@@ -520,7 +521,14 @@ class Interpreter:
                     code="unknown_name",
                     pointer=f"/outputs/{i}",
                 )
-            out[name] = self.top.vars[name]
+            value = out[name] = self.top.vars[name]
+            size += 0 if value is None else value.size
+            if size > limit:  # the response is built in memory; several big outputs add up
+                raise LimitError(
+                    f"the outputs would hold {size} elements or more; the limit per response is "
+                    f"{limit} (request fewer outputs)",
+                    pointer="/outputs" if self.request.outputs is None else f"/outputs/{i}",
+                )
         return out
 
     def ops_recorded(self) -> int:

@@ -78,7 +78,7 @@ def parse_request(
     program = drive(parser.block(request["program"], "/program", depth=1, in_def=False))
     parser.resolve_calls()
     return Request(
-        inputs=_inputs(request.get("inputs")),
+        inputs=_inputs(request.get("inputs", {})),
         program=program,
         functions=parser.functions,
         outputs=_outputs(request.get("outputs"), limits),
@@ -98,8 +98,6 @@ def _reject_unknown(obj: dict[str, Any], pointer: str, known: Collection[str], w
 
 
 def _inputs(raw: Any) -> dict[str, Input]:
-    if raw is None:
-        return {}
     if not isinstance(raw, dict):
         raise ProgramError("inputs must be an object", code="bad_value", pointer="/inputs")
     out: dict[str, Input] = {}
