@@ -240,3 +240,49 @@ def test_inline_limits_are_never_looser_than_the_services() -> None:
     tight = Limits(max_ops=10, timeout_s=1.0)
     merged = inline_limits(tight)
     assert merged.max_ops == 10 and merged.timeout_s == INLINE.timeout_s
+
+
+# ----- limits of the body and of the response, from the settings -----
+def test_response_elements_are_limited(make_client: Any) -> None:
+    client = make_client(max_output_elements=10)
+    program = {
+        "inputs": {"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]},
+        "program": [{"op": "exp", "args": ["x"], "out": "y"}],
+    }
+    assert client.post(RUN, json={**program, "outputs": ["y"]}).status_code == 200
+    assert_problem(client.post(RUN, json={**program, "outputs": ["x", "y"]}), 422,
+                   "limit_exceeded", "/outputs/1")
+    program["program"].append({"op": "sin", "args": ["x"], "out": "z"})
+    assert_problem(client.post(RUN, json=program), 422, "limit_exceeded", "/outputs")
+
+
+@pytest.mark.parametrize("msgpack_in", [False, True])
+def test_body_containers_are_counted_before_parsing(make_client: Any, msgpack_in: bool) -> None:
+    client = make_client(max_body_containers=50)
+    within = {"program": [{"op": "exp", "args": [[1.0]], "out": "y"}] * 10}
+    beyond = {"program": [{"op": "exp", "args": [[1.0]], "out": "y"}] * 30}
+    if msgpack_in:
+        send = lambda body: client.post(  # noqa: E731
+            RUN, content=msgpack.packb(body), headers={"content-type": MSGPACK}
+        )
+    else:
+        send = lambda body: client.post(RUN, json=body)  # noqa: E731
+    assert send(within).status_code == 200
+    assert_problem(send(beyond), 422, "limit_exceeded", "")
+
+
+@pytest.mark.parametrize(
+    "literal", [b"9223372036854775808", b"-9223372036854775809", b"100000000000000000000000"]
+)
+def test_integers_beyond_int64_are_refused_exactly(client: TestClient, literal: bytes) -> None:
+    body = b'{"inputs": {"x": [1, %s]}, "program": []}' % literal
+    assert_problem(client.post(RUN, content=body), 422, "bad_tensor", "/inputs/x")
+
+
+def test_long_fractions_and_exponents_are_plain_floats(client: TestClient) -> None:
+    body = (b'{"inputs": {"x": [0.00020715117739866784, 1e-0000000000000000000001, '
+            b'9223372036854775807]}, "program": [], "outputs": ["x"]}')
+    response = client.post(RUN, content=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"]["x"]["data"] == [0.00020715117739866784, 0.1,
+                                                       9223372036854775807.0]
