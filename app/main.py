@@ -22,9 +22,9 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logging as app_logging
-from app import metrics, problems, schemas
+from app import memory, metrics, problems, schemas
 from app.logging import REQUEST, RequestInfo
-from app.routes import api_router, health_router, page
+from app.routes import api_router, health_router, page, plain_routes
 from app.routes.run import Gate, inline_limits
 from app.settings import Settings, get_settings
 from engine.program import run_program
@@ -196,6 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The service, configured by `settings` (default: the environment's)."""
     settings = settings or get_settings()
     app_logging.configure(settings.log_level)
+    memory.keep_freed_memory(settings.malloc_keep_mb * 1024 * 1024)
     app = FastAPI(
         title="gradtape",
         version="1.0.0",
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.draining = False
     problems.install(app)
     app.include_router(api_router)
+    app.router.routes[:0] = plain_routes()
     app.include_router(health_router)
     app.include_router(page.router)
     if settings.cors_origins:

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     # ----- HTTP layer -----
     max_body_bytes: int = Field(default=64 * MIB, ge=1)
     max_body_containers: int = Field(default=1_048_576, ge=1)
+    malloc_keep_mb: int = Field(default=64, ge=0)
     max_concurrency: int = Field(default_factory=_cores, ge=1)
     max_queue: int = Field(default_factory=lambda: 2 * _cores(), ge=0)
 

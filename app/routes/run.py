@@ -24,7 +24,13 @@ from app.logging import REQUEST
 from app.schemas import JSON, MSGPACK, RunResponse, problem_responses, run_request_body
 from engine import EngineError, LimitError, Limits
 from engine.program import RunResult, encode, encode_result, run_program
-from engine.program.values import DTYPES, dtype_of, pointer_to
+from engine.program.values import (
+    DTYPES,
+    ROUNDED_INTEGERS_POSSIBLE,
+    RoundedIntegers,
+    dtype_of,
+    pointer_to,
+)
 
 T = TypeVar("T")
 
@@ -72,8 +78,10 @@ async def read_body(request: Request) -> Body:
     )
 
 
-def decode_body(body: Body) -> dict[str, Any]:
-    """The request object; 400 when the parser refuses the bytes, 422 when it is not an object."""
+def decode_body(body: Body, *, exact: bool = False) -> dict[str, Any]:
+    """The request object; 400 when the parser refuses the bytes, 422 when it is not an object.
+    JSON goes through orjson, or with `exact` through Python's json, which keeps integer
+    literals beyond 64 bits exact (orjson rounds them to floats; see RoundedIntegers)."""
     if body.msgpack_in:
         counter = _ContainerCount(body.max_containers)
         try:
@@ -86,11 +94,10 @@ def decode_body(body: Body) -> dict[str, Any]:
             raise problems.invalid_json(f"msgpack: {type(exc).__name__}") from None
         data = _msgpack_tensors(data)
     else:
-        shapes = body.raw.translate(_NUMBER_SHAPES)
-        _check_containers(shapes.count(b"{"), body.max_containers)
-        exact = _LONG_INTEGER in shapes or _FIRST_LONG_INTEGER in shapes
+        if len(body.raw) > 2 * body.max_containers:  # "[]" or "{}": two bytes at least
+            _check_containers(body.raw.count(b"{") + body.raw.count(b"["), body.max_containers)
         try:
-            data = _exact_integers(body.raw) if exact else orjson.loads(body.raw)
+            data = _exact_json(body.raw) if exact else orjson.loads(body.raw)
         except (orjson.JSONDecodeError, json.JSONDecodeError) as exc:
             raise problems.invalid_json(
                 f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
@@ -100,24 +107,10 @@ def decode_body(body: Body) -> dict[str, Any]:
     return data
 
 
-# orjson reads an integer literal beyond 64 bits as a float, so 10**20 would pass as 1e20; the
-# contract makes integers outside int64 an error. A body holding an integer literal of 19 or more
-# digits (rare) is parsed again with the standard library, which keeps every integer exact; the
-# tensor decoder then refuses it with its pointer. One translate finds both that and the number of
-# containers: digits become '0', a fraction's or exponent's lead becomes '.', separators ',' and
-# both brackets '{' (an integer follows '[' or a separator; a fraction's digits follow '.').
-_SEPARATORS = b"\t\n\r :,-+"
-_NUMBER_SHAPES = bytes.maketrans(
-    b"123456789eE[" + _SEPARATORS, b"000000000..{" + b"," * len(_SEPARATORS)
-)
-_LONG_INTEGER = b"," + b"0" * 19
-_FIRST_LONG_INTEGER = b"{" + b"0" * 19
-
-
 # An empty object costs 3 bytes of JSON (1 of msgpack) and 64 of Python: a body of millions of
 # them is a memory bomb within any sensible body size, so containers are counted before parsing
-# (JSON: counting brackets, ~0.5 ms per MB; strings holding brackets only count high) or while
-# parsing (msgpack: a hook per container).
+# (JSON: counting brackets, ~0.5 ms per MB, only in a body big enough to exceed the limit; a
+# string holding brackets only counts high) or while parsing (msgpack: a hook per container).
 def _check_containers(n: int, limit: int) -> None:
     if n > limit:
         raise LimitError(
@@ -140,7 +133,7 @@ class _ContainerCount:
         return container
 
 
-def _exact_integers(raw: bytes) -> Any:
+def _exact_json(raw: bytes) -> Any:
     def refuse(constant: str) -> None:  # NaN and Infinity literals are not JSON
         raise problems.invalid_json(f"{constant} is not a JSON value; write it as a string")
 
@@ -293,7 +286,14 @@ def evaluate(fn: Engine, body: Body, limits: Limits, *, trial: bool = False) -> 
     request = decode_body(body)
     start = time.perf_counter()
     try:
-        encoded = fn(request, limits, body.msgpack_out)
+        rounded = ROUNDED_INTEGERS_POSSIBLE.set(not body.msgpack_in)
+        try:
+            encoded = fn(request, limits, body.msgpack_out)
+        except RoundedIntegers:  # a float beyond 2**63 in a tensor: maybe a rounded integer
+            ROUNDED_INTEGERS_POSSIBLE.set(False)
+            encoded = fn(decode_body(body, exact=True), limits, body.msgpack_out)
+        finally:
+            ROUNDED_INTEGERS_POSSIBLE.reset(rounded)
     except LimitError:
         if trial:
             return None
@@ -360,7 +360,8 @@ def _raw_tensor(t: Any) -> dict[str, Any] | None:
         assert head is not None
         return {"dtype": head["dtype"], "shape": head["shape"], "bytes": b64decode(head["b64"])}
     little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    return {"dtype": array.dtype.name, "shape": list(array.shape), "bytes": little.tobytes()}
+    # msgpack packs a buffer as bin: the bytes are copied once, into the response
+    return {"dtype": array.dtype.name, "shape": list(array.shape), "bytes": memoryview(little)}
 
 
 @router.post(

@@ -29,6 +29,8 @@ def unbroadcast(g: Tensor, like: Tensor) -> Tensor:
 
 def _multiply_no_nan_forward(x: Array, y: Array) -> Array:
     r = x * y
+    if y.ndim and not any(y.strides) and y.flat[0] != 0:
+        return r  # y is one nonzero number broadcast (a seed of ones): nothing to zero
     # One pass without a temporary: a sum is finite only if every term is (an overflowing sum
     # of finite terms just takes the exact path needlessly).
     if r.dtype.kind == "f" and not math.isfinite(r if r.ndim == 0 else np.add.reduce(r, None)):
@@ -190,11 +192,16 @@ add = defop("add", operator.add, lambda g, out, x, y: (unbroadcast(g, x), unbroa
 subtract = defop("subtract", operator.sub,
                  lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(-g, y)),
                  aliases=("sub",), doc="x - y")
-multiply = defop("multiply", operator.mul,
-                 lambda g, out, x, y, *, needs=(True, True): (
-                     unbroadcast(_d(g, y), x) if needs[0] else None,
-                     unbroadcast(_d(g, x), y) if needs[1] else None),
-                 aliases=("mul",), doc="x * y")
+def _multiply_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor, *,
+                  needs: tuple[bool, bool] = (True, True)) -> tuple[Tensor | None, ...]:
+    if x is y and needs[0]:  # x * x: one product, counted for both inputs
+        d = _d(g, x)
+        return d, d
+    return (unbroadcast(_d(g, y), x) if needs[0] else None,
+            unbroadcast(_d(g, x), y) if needs[1] else None)
+
+
+multiply = defop("multiply", operator.mul, _multiply_vjp, aliases=("mul",), doc="x * y")
 divide = defop("divide", operator.truediv,
                lambda g, out, x, y: (unbroadcast(_d(g, reciprocal(y)), x),
                                      unbroadcast(_d(g, -(out / y)), y)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,17 @@ ENCODINGS = ("json", "base64")
 DATA_KEYS = frozenset({"data", "dtype", "shape"})
 B64_KEYS = frozenset({"b64", "dtype", "shape"})
 INPUT_KEY = "variable"
+
+# A fast JSON parser (orjson) reads an integer literal beyond 64 bits as a float, and 10**20
+# would pass as 1e20 where the contract makes it an error. A caller that parsed with one sets
+# this; a tensor then holding a float that large (rare) raises RoundedIntegers, and the caller
+# parses the body again exactly (Python's json keeps every integer) and runs it once more.
+ROUNDED_INTEGERS_POSSIBLE: ContextVar[bool] = ContextVar("rounded_integers", default=False)
+
+
+class RoundedIntegers(Exception):  # noqa: N818 (a signal to the caller, not an error)
+    """The data may hold integer literals the parser rounded to floats: parse exactly."""
+
 
 _INT64 = np.iinfo(np.int64)
 _TWO_63 = 2.0**63
@@ -143,6 +155,8 @@ def _from_data(data: Any, dtype: np.dtype | None, pointer: str) -> np.ndarray:
     if array is not None and array.dtype.kind in "US":  # the non-finite spellings, most likely
         array = _asarray(_without_non_finite(data, 0))
     if array is None or array.dtype.kind not in "fiub" or _may_hide_big_ints(array, data):
+        if array is not None and ROUNDED_INTEGERS_POSSIBLE.get():
+            raise RoundedIntegers
         array = _slow(data, pointer)  # reads what NumPy could not, or says what is wrong
     elif array.dtype.kind == "u":
         raise bad_tensor("an integer is outside the int64 range", pointer)
