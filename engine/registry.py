@@ -263,6 +263,12 @@ class Op:
         first = inputs[0].value
         if len(inputs) == 1:
             return first.size
+        if len(inputs) == 2:  # the common binary op: same shapes, or a scalar on either side
+            second = inputs[1].value
+            if first.shape == second.shape or not second.ndim:
+                return first.size
+            if not first.ndim:
+                return second.size
         shapes = [t.value.shape for t in inputs]
         if shapes.count(first.shape) == len(shapes):
             return first.size
