@@ -2,58 +2,7 @@
 
 from __future__ import annotations
 
-from .client import (
-    DTYPES,
-    AsyncClient,
-    Client,
-    Encoding,
-    GradtapeError,
-    RunResult,
-    batch_jacobian,
-    build_request,
-    call,
-    decode_tensor,
-    def_,
-    encode_tensor,
-    for_,
-    forward,
-    gradient,
-    if_,
-    jacobian,
-    jvp,
-    op,
-    ret,
-    stop_recording,
-    tape,
-    tensor,
-    watch,
-    while_,
-)
+from . import client
+from .client import *  # noqa: F403 (the client module's __all__ is the package's)
 
-__all__ = [
-    "DTYPES",
-    "AsyncClient",
-    "Client",
-    "Encoding",
-    "GradtapeError",
-    "RunResult",
-    "batch_jacobian",
-    "build_request",
-    "call",
-    "decode_tensor",
-    "def_",
-    "encode_tensor",
-    "for_",
-    "forward",
-    "gradient",
-    "if_",
-    "jacobian",
-    "jvp",
-    "op",
-    "ret",
-    "stop_recording",
-    "tape",
-    "tensor",
-    "watch",
-    "while_",
-]
+__all__ = client.__all__
