@@ -338,8 +338,22 @@ async def serve(request: Request, fn: Engine) -> Response:
 
 
 def run_encoded(request: dict[str, Any], limits: Limits, msgpack_out: bool) -> dict[str, Any]:
-    result = run_program(request, limits)
+    result = run_program(request, limits, program_key(request))
     return encode_msgpack(result) if msgpack_out else encode_result(result)
+
+
+# A small program is parsed once and kept by its JSON serialization (the engine's PROGRAMS
+# cache): clients send the same program again and again with new inputs. Programs holding
+# binary tensors or integers beyond 64 bits do not serialize and are parsed each time.
+PROGRAM_KEY_BYTES = 4096
+
+
+def program_key(request: dict[str, Any]) -> bytes | None:
+    try:
+        key = orjson.dumps(request.get("program"))
+    except TypeError:
+        return None
+    return key if len(key) <= PROGRAM_KEY_BYTES else None
 
 
 def encode_msgpack(result: RunResult) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -16,17 +17,20 @@ from .syntax import Request
 from .values import decode, encode
 
 
-def run_program(request: dict[str, Any], limits: Limits | None = None) -> RunResult:
+def run_program(
+    request: dict[str, Any], limits: Limits | None = None, program_key: Hashable | None = None
+) -> RunResult:
     """Parse the whole request (inputs, program, outputs, options) and evaluate it.
 
     Raises EngineError subclasses carrying `code` and `pointer` (and `call_stack` for a fault
     inside a function). Every limit of `limits` (the defaults when None) is enforced before
-    the work it guards is done; the wall-time limit covers parsing too.
+    the work it guards is done; the wall-time limit covers parsing too. `program_key`: see
+    parse_request.
     """
     started = time.perf_counter()
     limits = limits or Limits()
     budget = Budget(limits)
-    parsed = parse_request(request, limits)
+    parsed = parse_request(request, limits, program_key=program_key)
     return execute(parsed, budget, started)
 
 

@@ -8,7 +8,9 @@ and nesting past the limit is refused before it is descended into.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Collection
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Hashable
 from typing import Any
 
 from ..errors import EngineError, LimitError, ProgramError
@@ -61,12 +63,18 @@ OPTION_KEYS = ("encoding",)
 
 
 def parse_request(
-    request: Any, limits: Limits | None = None, *, extra: Collection[str] = ()
+    request: Any,
+    limits: Limits | None = None,
+    *,
+    extra: Collection[str] = (),
+    program_key: Hashable | None = None,
 ) -> Request:
     """Validate a whole run request (inputs, program, outputs, options) and type its program.
 
     `extra` names top-level keys that the caller handles itself (e.g. `check` for /v1/check);
-    any other unknown key is an `unknown_key` error.
+    any other unknown key is an `unknown_key` error. `program_key`, when given, stands for the
+    program (the caller's serialization of it, say): a program parsed before under the same key
+    and limits is taken from PROGRAMS instead of being parsed again.
     """
     limits = limits or Limits()
     if not isinstance(request, dict):
@@ -74,17 +82,59 @@ def parse_request(
     _reject_unknown(request, "", (*REQUEST_KEYS, *extra), "the request")
     if "program" not in request:
         raise ProgramError("the request needs a 'program'", code="missing_key", pointer="/program")
-    parser = Parser(limits)
-    program = drive(parser.block(request["program"], "/program", depth=1, in_def=False))
-    parser.resolve_calls()
+    key = None if program_key is None else (program_key, limits)
+    parsed = None if key is None else PROGRAMS.get(key)
+    if parsed is None:
+        parsed = _program(request["program"], limits)
+        if key is not None:
+            PROGRAMS.put(key, parsed)
+    program, functions, statements = parsed
     return Request(
         inputs=_inputs(request.get("inputs", {})),
         program=program,
-        functions=parser.functions,
+        functions=functions,
         outputs=_outputs(request.get("outputs"), limits),
         encoding=_encoding(request.get("options")),
-        statements=parser.statements,
+        statements=statements,
     )
+
+
+Parsed = tuple[tuple[Stmt, ...], dict[str, DefStmt], int]
+
+
+def _program(raw: Any, limits: Limits) -> Parsed:
+    parser = Parser(limits)
+    program = drive(parser.block(raw, "/program", depth=1, in_def=False))
+    parser.resolve_calls()
+    return program, parser.functions, parser.statements
+
+
+class ProgramCache:
+    """Parsed programs by key, the least recently used dropped beyond `size`. Clients send the
+    same program again and again with new inputs (a training loop, a solver); a parsed program
+    is immutable (frozen statements, constant tensors that no op changes), so requests share it.
+    """
+
+    def __init__(self, size: int = 128) -> None:
+        self.size = size
+        self.entries: OrderedDict[Hashable, Parsed] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Parsed | None:
+        with self.lock:
+            parsed = self.entries.get(key)
+            if parsed is not None:
+                self.entries.move_to_end(key)
+            return parsed
+
+    def put(self, key: Hashable, parsed: Parsed) -> None:
+        with self.lock:
+            self.entries[key] = parsed
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+PROGRAMS = ProgramCache()
 
 
 def _reject_unknown(obj: dict[str, Any], pointer: str, known: Collection[str], what: str) -> None:

@@ -286,3 +286,17 @@ def test_long_fractions_and_exponents_are_plain_floats(client: TestClient) -> No
     assert response.status_code == 200, response.text
     assert response.json()["outputs"]["x"]["data"] == [0.00020715117739866784, 0.1,
                                                        9223372036854775807.0]
+
+
+def test_a_repeated_program_answers_for_each_requests_inputs(client: TestClient) -> None:
+    """The parsed program is cached by its JSON: each request still gets its own inputs,
+    outputs and errors."""
+    program = TUTORIAL["program"]
+    for scale in (1.0, 2.0, 3.0):
+        x = (np.ones((2, 2)) * scale).tolist()
+        response = client.post(RUN, json={**TUTORIAL, "inputs": {"x": x}})
+        assert response.status_code == 200
+        # z = (sum x)^2 and dz/dx = 2 * sum(x) everywhere
+        assert response.json()["outputs"]["dz_dx"]["data"] == [[8.0 * scale] * 2] * 2
+    bad = client.post(RUN, json={"inputs": {"x": "seven"}, "program": program})
+    assert_problem(bad, 422, "bad_tensor", "/inputs/x")

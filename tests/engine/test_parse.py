@@ -531,3 +531,50 @@ def test_tangent_of_the_wrong_shape() -> None:
     with pytest.raises(EngineError) as e:
         run_program(request)
     assert (e.value.code, e.value.pointer) == ("shape_mismatch", "/program/0/tangents")
+
+
+# ----- the cache of parsed programs -----
+def test_a_keyed_program_is_parsed_once_per_key_and_limits() -> None:
+    from engine.program.parse import PROGRAMS
+
+    key = ("test-key", 1)
+    request = {"inputs": {"x": 2.0}, "program": [{"op": "square", "args": ["x"], "out": "y"}]}
+    first = parse_request(request, Limits(), program_key=key)
+    again = parse_request({**request, "inputs": {"x": 5.0}}, Limits(), program_key=key)
+    assert again.program is first.program  # shared, not parsed again
+    assert float(again.inputs["x"].value) == 5.0  # inputs are never cached
+    tighter = parse_request(request, Limits(max_ops=7), program_key=key)
+    assert tighter.program is not first.program  # limits are part of the key
+    assert parse_request(request, Limits()).program is not first.program  # no key: no cache
+    assert (key, Limits()) in PROGRAMS.entries
+
+
+def test_a_cached_program_runs_with_each_requests_inputs() -> None:
+    program = [
+        {"tape": "t", "watch": ["x"], "body": [{"op": "multiply", "args": ["x", "x"], "out": "y"}]},
+        {"gradient": "t", "target": "y", "sources": "x", "out": "g"},
+    ]
+    for x in (1.0, 3.0, -2.5):
+        result = run_program({"inputs": {"x": x}, "program": program}, program_key="square-grad")
+        assert float(result.outputs["g"].numpy()) == 2 * x
+
+
+def test_the_cache_drops_the_least_recently_used() -> None:
+    from engine.program.parse import ProgramCache
+
+    cache = ProgramCache(size=2)
+    empty: Any = ((), {}, 0)
+    cache.put("a", empty)
+    cache.put("b", empty)
+    assert cache.get("a") is empty  # "a" is now the most recent
+    cache.put("c", empty)
+    assert cache.get("b") is None and cache.get("a") is empty and cache.get("c") is empty
+
+
+def test_a_program_that_fails_to_parse_is_not_cached() -> None:
+    from engine.program.parse import PROGRAMS
+
+    bad = {"program": [{"op": "no_such_op", "args": [], "out": "y"}]}
+    with pytest.raises(EngineError):
+        parse_request(bad, Limits(), program_key="bad-program")
+    assert ("bad-program", Limits()) not in PROGRAMS.entries
