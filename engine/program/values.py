@@ -46,6 +46,7 @@ class RoundedIntegers(Exception):  # noqa: N818 (a signal to the caller, not an 
     """The data may hold integer literals the parser rounded to floats: parse exactly."""
 
 
+_WIRE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 _INT64 = np.iinfo(np.int64)
 _TWO_63 = 2.0**63
 _F64, _I64, _BOOL = np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)
@@ -275,8 +276,11 @@ def encode(t: Tensor | np.ndarray | None, encoding: str = "json") -> dict[str, A
     if t is None:
         return None
     array = np.asarray(t.value if isinstance(t, Tensor) else t)
-    array = _wire_dtype(array)
-    head: dict[str, Any] = {"dtype": array.dtype.name, "shape": list(array.shape)}
+    name = _WIRE_NAMES.get(array.dtype)  # dtype.name is built anew on each access: slow
+    if name is None:
+        array = _wire_dtype(array)
+        name = _WIRE_NAMES[array.dtype]
+    head: dict[str, Any] = {"dtype": name, "shape": list(array.shape)}
     if encoding == "base64":
         little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
         head["b64"] = base64.b64encode(little.tobytes()).decode("ascii")
@@ -285,7 +289,7 @@ def encode(t: Tensor | np.ndarray | None, encoding: str = "json") -> dict[str, A
     finite = not floating or bool(np.isfinite(array).all())
     if array.ndim == 0:
         head["data"] = array.item() if finite else _non_finite_text(float(array))
-    elif finite and array.dtype.name != "float16":
+    elif finite and name != "float16":
         head["data"] = np.ascontiguousarray(array)
     elif finite:
         head["data"] = array.tolist()
@@ -304,8 +308,6 @@ def _non_finite_text(v: float) -> str:
 
 def _wire_dtype(array: np.ndarray) -> np.ndarray:
     """Arrays of a dtype outside the wire's six (uint8, intp on odd platforms...) converted."""
-    if array.dtype.name in DTYPES:
-        return array
     kind = array.dtype.kind
     if kind in "iu":
         return array.astype(_I64)
