@@ -71,8 +71,8 @@ def chain_numpy() -> float:
 
 def chain_autograd() -> Callable[[], float] | None:
     try:
-        import autograd  # noqa: PLC0415
-        import autograd.numpy as anp  # noqa: PLC0415
+        import autograd
+        import autograd.numpy as anp
     except ImportError:
         return None
 
@@ -88,7 +88,7 @@ def chain_autograd() -> Callable[[], float] | None:
 
 def chain_torch() -> Callable[[], float] | None:
     try:
-        import torch  # noqa: PLC0415
+        import torch
     except ImportError:
         return None
     torch.set_num_threads(1)
@@ -176,7 +176,8 @@ def hvp_engine(a: np.ndarray, w0: np.ndarray, v0: np.ndarray) -> Callable[[], np
 
 def hvp_numpy(a: np.ndarray, w: np.ndarray, v: np.ndarray) -> Callable[[], np.ndarray]:
     def run() -> np.ndarray:
-        # f = sum(tanh(Aw)^2); grad = A^T (2 t (1 - t^2)); H v = A^T diag(2 (1 - t^2)(1 - 3 t^2)) A v
+        # f = sum(tanh(Aw)^2); grad = A^T (2 t (1 - t^2));
+        # H v = A^T diag(2 (1 - t^2)(1 - 3 t^2)) A v
         t = np.tanh(a @ w)
         s = 2 * (1 - t * t) * (1 - 3 * t * t)
         return a.T @ (s * (a @ v))

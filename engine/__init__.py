@@ -40,18 +40,39 @@ globals().update({k: v for k, v in _alias_bindings().items() if k not in globals
 globals().update({k: v for k, v in OPS.items() if k not in globals()})
 
 
-def ones(shape: Any, dtype: Any = "float64") -> Tensor:  # noqa: F811
+def ones(shape: Any, dtype: Any = "float64") -> Tensor:
     return OPS["ones"](shape=tuple(np.atleast_1d(shape).tolist()) if shape != () else (),
                        dtype=np.dtype(dtype).name)
 
 
-def zeros(shape: Any, dtype: Any = "float64") -> Tensor:  # noqa: F811
+def zeros(shape: Any, dtype: Any = "float64") -> Tensor:
     return OPS["zeros"](shape=tuple(np.atleast_1d(shape).tolist()) if shape != () else (),
                         dtype=np.dtype(dtype).name)
 
 
 __all__ = [
-    "ALIASES", "OPS", "Budget", "ForwardAccumulator", "EngineError", "GradientTape", "LimitError", "Limits", "Op",
-    "OpError", "ProgramError", "Tape", "TapeError", "Tensor", "Variable", "as_tensor", "constant",
-    "convert_to_tensor", "defop", "lookup_op", "ops", "ones", "zeros",
+    "ALIASES",
+    "NON_PERSISTENT_MESSAGE",
+    "OPS",
+    "Budget",
+    "EngineError",
+    "ForwardAccumulator",
+    "GradientTape",
+    "LimitError",
+    "Limits",
+    "Op",
+    "OpError",
+    "ProgramError",
+    "Tape",
+    "TapeError",
+    "Tensor",
+    "Variable",
+    "as_tensor",
+    "constant",
+    "convert_to_tensor",
+    "defop",
+    "lookup_op",
+    "ones",
+    "ops",
+    "zeros",
 ]

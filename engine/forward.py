@@ -94,7 +94,7 @@ def push(accumulators: tuple[ForwardAccumulator, ...], op: Op, inputs: tuple[Ten
 def jvp_from_vjp(op: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Any,
                  tangents: list[Tensor | None]) -> list[Tensor | None]:
     """J v for one op application, as d/du <vjp(u), v> at u = 0 (exact: vjp is linear in u)."""
-    from . import ops  # noqa: PLC0415
+    from . import ops
 
     outs = out if op.multi else (out,)
     us = [Tensor(np.zeros_like(o.value)) for o in outs]

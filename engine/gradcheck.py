@@ -68,7 +68,7 @@ def check_vjp(fn: Fn, xs: Sequence[np.ndarray], *, rng: np.random.Generator | No
          else np.zeros(o.shape) for o in outs]
     v = [rng.standard_normal(a.shape) if m else np.zeros(a.shape)
          for a, m in zip(arrays, moving, strict=True)]
-    grads = vjp(fn, [t for t in tensors], u)
+    grads = vjp(fn, list(tensors), u)
     analytic = sum(float(np.sum(np.asarray(g.value, dtype=np.float64) * vi))
                    for g, vi, m in zip(grads, v, moving, strict=True) if m)
 
@@ -118,7 +118,7 @@ def check_jvp(fn: Fn, xs: Sequence[np.ndarray], *, rng: np.random.Generator | No
     """Forward mode against reverse mode and against central differences: <u, J v> computed by a
     ForwardAccumulator, beside <J^T u, v> from a tape and the directional difference of <u, f>.
     Returns (forward vs reverse, forward vs finite differences)."""
-    from .forward import ForwardAccumulator  # noqa: PLC0415
+    from .forward import ForwardAccumulator
 
     rng = rng or np.random.default_rng(0)
     arrays = [np.asarray(x) for x in xs]

@@ -154,7 +154,8 @@ K_OPT_DTYPE = AttrKind("dtype?", {"anyOf": [{"enum": [*DTYPE_NAMES, *DTYPE_ALIAS
                        lambda v: None if v is None else _dtype(v))
 K_PAD = AttrKind("pad_width", {"anyOf": [INT, INT_LIST, {"type": "array", "items": INT_LIST}]},
                  _pad_width)
-K_INDEX = AttrKind("index", {"type": "string", "description": "NumPy basic indexing, e.g. '1:3, ::2, None, ...'"},
+K_INDEX = AttrKind("index", {"type": "string",
+                            "description": "NumPy basic indexing, e.g. '1:3, ::2, None, ...'"},
                    _index)
 
 # Annotated aliases for forward signatures.
@@ -222,7 +223,8 @@ class Op:
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         n = len(args)
         if n < self.min_inputs or (self.max_inputs is not None and n > self.max_inputs):
-            raise OpError(f"{self.name} takes {self.arity_text()} inputs, got {n}", code="bad_arity")
+            raise OpError(f"{self.name} takes {self.arity_text()} inputs, got {n}",
+                          code="bad_arity")
         if attrs and not attrs.keys() <= self.attrs.keys():
             unknown = sorted(attrs.keys() - self.attrs.keys())
             raise OpError(f"{self.name} has no attr {', '.join(unknown)}", code="bad_attrs")
@@ -311,7 +313,8 @@ class Op:
             "name": self.name,
             "aliases": list(self.aliases),
             "inputs": {"min": self.min_inputs, "max": self.max_inputs},
-            "outputs": "variable" if self.multi and self.name == "split" else (2 if self.multi else 1),
+            "outputs": ("variable" if self.multi and self.name == "split"
+                        else 2 if self.multi else 1),
             "attrs": {
                 "type": "object",
                 "properties": {n: s.schema() for n, s in self.attrs.items()},

@@ -208,7 +208,7 @@ class Tape:
 
     def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None
                   ) -> dict[int, Tensor]:
-        from . import ops  # noqa: PLC0415 (ops import the registry, which imports this module)
+        from . import ops
 
         grads: dict[int, Tensor] = {}
         for i, t in enumerate(targets):
@@ -227,7 +227,8 @@ class Tape:
                 gs = [grads.get(id(o)) for o in out]
                 if all(g is None for g in gs):
                     continue
-                g: Any = tuple(ops.zeros_like(o) if g is None else g for g, o in zip(gs, out, strict=True))
+                g: Any = tuple(ops.zeros_like(o) if g is None else g
+                               for g, o in zip(gs, out, strict=True))
             else:
                 g = grads.get(id(out))
                 if g is None:
@@ -249,7 +250,7 @@ class Tape:
 
     def _collect(self, grads: dict[int, Tensor], targets: list[Tensor], sources: list[Any],
                  unconnected: str) -> list[Tensor | None]:
-        from . import ops  # noqa: PLC0415
+        from . import ops
 
         out: list[Tensor | None] = []
         self.last_unconnected = []
@@ -299,7 +300,7 @@ class Tape:
         return self._jacobian(target, source, unconnected_gradients, batch=True)
 
     def _jacobian(self, target: Any, sources: Any, unconnected: str, batch: bool) -> Any:
-        from . import ops  # noqa: PLC0415
+        from . import ops
 
         _check_unconnected(unconnected)
         self._claim()
@@ -328,10 +329,7 @@ class Tape:
             out: list[Tensor | None] = []
             for i, s in enumerate(flat):
                 col = [r[i] for r in rows]
-                if batch:
-                    shape = (t.shape[0], *t.shape[1:], *s.shape[1:])
-                else:
-                    shape = (*t.shape, *s.shape)
+                shape = (t.shape[0], *t.shape[1:], *s.shape[1:]) if batch else (*t.shape, *s.shape)
                 if n_rows == 0 or all(c is None for c in col):
                     if n_rows == 0:
                         reasons.setdefault(i, self._reason(s, [t]))

@@ -42,7 +42,7 @@ INPUT_KEY = "variable"
 ROUNDED_INTEGERS_POSSIBLE: ContextVar[bool] = ContextVar("rounded_integers", default=False)
 
 
-class RoundedIntegers(Exception):  # noqa: N818 (a signal to the caller, not an error)
+class RoundedIntegers(Exception):
     """The data may hold integer literals the parser rounded to floats: parse exactly."""
 
 

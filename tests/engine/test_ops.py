@@ -16,7 +16,8 @@ CASES = load_cases()
 
 def test_every_op_has_a_case() -> None:
     assert set(CASES) == set(OPS), (
-        f"missing rows: {sorted(set(OPS) - set(CASES))}; stale rows: {sorted(set(CASES) - set(OPS))}"
+        f"missing rows: {sorted(set(OPS) - set(CASES))}; "
+        f"stale rows: {sorted(set(CASES) - set(OPS))}"
     )
 
 
@@ -67,5 +68,9 @@ def test_jvp_matches_reverse_mode_and_central_differences(name: str) -> None:
         inputs = case.sample(rng)
         vs_reverse, vs_numeric = check_jvp(lambda *xs, attrs=attrs: op(*xs, **attrs), inputs,
                                            rng=rng, rtol=case.rtol, atol=case.atol)
-        assert vs_reverse.passed, f"<u, Jv> {vs_reverse.analytic} vs <J^T u, v> {vs_reverse.numeric}"
-        assert vs_numeric.passed, f"<u, Jv> {vs_numeric.analytic} vs differences {vs_numeric.numeric}"
+        assert vs_reverse.passed, (
+            f"<u, Jv> {vs_reverse.analytic} vs <J^T u, v> {vs_reverse.numeric}"
+        )
+        assert vs_numeric.passed, (
+            f"<u, Jv> {vs_numeric.analytic} vs differences {vs_numeric.numeric}"
+        )

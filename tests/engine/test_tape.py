@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 import engine as tf
-from engine import NON_PERSISTENT_MESSAGE, Tape, Tensor, TapeError, Variable
-from engine import ops
+from engine import NON_PERSISTENT_MESSAGE, Tape, TapeError, Tensor, Variable, ops
 
 
 def test_gradient_of_intermediate_and_fan_out() -> None:
