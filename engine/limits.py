@@ -49,7 +49,8 @@ class Budget:
             raise LimitError(
                 f"more than {self.limits.max_iterations} loop iterations in this request"
             )
-        self.check_time()
+        if time.monotonic() > self.deadline:
+            self.check_time()
 
     def before_op(self, name: str, elements: int) -> None:
         """Count one op application that will create `elements` elements; refuse it if too big."""

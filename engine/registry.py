@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import operator
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -233,10 +234,12 @@ class Op:
             if not isinstance(a, Tensor):  # Python scalars, lists, arrays
                 inputs = _lift(args)
                 break
-        values = [t.value for t in inputs]
+        values = list(map(_VALUE, inputs))
         budget = BUDGET.get()
         if budget is not None:
-            budget.before_op(self.name, self.out_elements(inputs, attrs))
+            elements = (values[0].size if n == 1 and self.size is None
+                        else self.out_elements(inputs, attrs))
+            budget.before_op(self.name, elements)
         try:
             value = self.forward(*values, **attrs)
         except Exception as exc:  # NumPy's refusals: shapes, dtypes, indices, singular matrices
@@ -325,6 +328,9 @@ class Op:
             "conventions": dict(self.conventions),
             "doc": self.doc,
         }
+
+
+_VALUE = operator.attrgetter("value")
 
 
 def _lift(args: tuple[Any, ...]) -> tuple[Tensor, ...]:

@@ -93,6 +93,16 @@ def _size(value: Tensor | None) -> int:
     return 0 if value is None else int(value.size)
 
 
+def _blocks(stmt: Stmt) -> tuple[tuple[Stmt, ...], ...]:
+    """The statement blocks nested in stmt (a def's body belongs to its function)."""
+    if isinstance(stmt, IfStmt):
+        return (stmt.then, stmt.orelse)
+    if isinstance(stmt, DefStmt):
+        return ()
+    body = getattr(stmt, "body", None)
+    return (body,) if body is not None else ()
+
+
 def _entries(tape: Tape) -> int:
     """Entries on the tape since it was last reset (a one-shot tape resets once used)."""
     return len(tape._nodes)
@@ -104,6 +114,7 @@ class Interpreter:
     def __init__(self, request: Request, budget: Budget) -> None:
         self.request = request
         self.functions: dict[str, DefStmt] = request.functions
+        self.returns: dict[int, bool] = {}  # can_return() of the statements asked about
         self.budget = budget
         self.limits = budget.limits
         self.top = Scope()
@@ -464,10 +475,29 @@ class Interpreter:
                 code="bad_value",
                 pointer=pointer_to(stmt.pointer, "range"),
             )
+        budget, var, body = self.budget, stmt.var, stmt.body
+        count, limit = len(range(start, stop, step)), budget.limits.max_iterations
+        if budget.iterations + count > limit and not self.can_return(stmt):
+            raise LimitError(  # refused before its first iteration: nothing can end it early
+                f"this loop would run {count} iterations, {budget.iterations} have run before it; "
+                f"the limit is {limit} loop iterations in this request"
+            )
         for i in range(start, stop, step):
-            self.budget.tick_iteration()
-            self.bind(scope, stmt.var, Tensor(np.int64(i)))
-            yield from self.exec_block(stmt.body, scope)  # one level: nested blocks still yield
+            budget.tick_iteration()
+            self.bind(scope, var, Tensor(np.int64(i)))
+            yield from self.exec_block(body, scope)  # one level: nested blocks still yield
+
+    def can_return(self, stmt: Stmt) -> bool:
+        """Whether a return statement stands anywhere in stmt's blocks (a function's own
+        return ends the loop that holds it)."""
+        known = self.returns.get(id(stmt))
+        if known is None:
+            known = self.returns[id(stmt)] = any(
+                isinstance(inner, ReturnStmt) or self.can_return(inner)
+                for block in _blocks(stmt)
+                for inner in block
+            )
+        return known
 
     def while_loop(self, stmt: WhileStmt, scope: Scope) -> Step[None]:
         started = 0

@@ -63,6 +63,28 @@ def test_iterations_are_counted_over_the_whole_request() -> None:
     refused([loop, loop, loop], "limit_exceeded", "/program/2", limits=Limits(max_iterations=600))
 
 
+def test_a_for_loop_past_the_limit_is_refused_before_its_first_iteration() -> None:
+    body = [{"op": "add", "args": ["x", 1.0], "out": "x"}]
+    err = refused(
+        [{"for": "i", "range": 700, "body": body}],
+        "limit_exceeded",
+        "/program/0",
+        inputs={"x": 0.0},
+        limits=Limits(max_iterations=600, max_ops=650),  # the ops limit would stop it later
+    )
+    assert "700 iterations" in str(err)
+
+
+def test_a_loop_that_a_return_may_end_starts_anyway() -> None:
+    body = [{"op": "add", "args": ["x", 1.0], "out": "x"}, {"return": ["x"]}]
+    program = [
+        {"def": "first", "params": ["x"], "body": [{"for": "i", "range": 10**6, "body": body}]},
+        {"call": "first", "args": ["x"], "out": ["y"]},
+    ]
+    result = run(program, inputs={"x": 1.0}, outputs=["y"], limits=Limits(max_iterations=600))
+    assert value(result, "y") == 2.0
+
+
 def test_while_max_iterations_is_never_a_silent_stop() -> None:
     count = [
         {"op": "identity", "args": [0], "out": "n"},
