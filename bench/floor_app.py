@@ -1,17 +1,17 @@
 """The floor for bench/service.py: a minimal FastAPI app that parses a body and sends it back.
 
 `POST /json` parses the body with orjson and dumps it again; `POST /b64` does the same and also
-decodes every base64 tensor to bytes and encodes it again; `POST /raw` echoes the raw bytes (for
-msgpack bodies). No validation, no engine: what any service on the same stack spends just to
-read and write the same payload.
+decodes every base64 tensor to bytes and encodes it again, with the service's own base64 codec
+(pybase64); `POST /raw` echoes the raw bytes (for msgpack bodies). No validation, no engine: what
+any service on the same stack spends just to read and write the same payload.
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import orjson
+import pybase64
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
@@ -28,7 +28,8 @@ async def echo_json(request: Request) -> Response:
 def _b64_echo(value: Any) -> Any:
     if isinstance(value, dict):
         if isinstance(value.get("b64"), str):
-            return {**value, "b64": base64.b64encode(base64.b64decode(value["b64"])).decode()}
+            raw = pybase64.b64decode(value["b64"], validate=True)
+            return {**value, "b64": pybase64.b64encode_as_string(raw)}
         return {k: _b64_echo(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_b64_echo(v) for v in value]

@@ -24,7 +24,6 @@ their little-endian bytes, inside JSON) and ``"msgpack"`` (a msgpack body, tenso
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from typing import Any, Literal
 
 import httpx
 import numpy as np
+import pybase64
 
 try:
     import orjson
@@ -203,7 +203,7 @@ def encode_tensor(value: Any, encoding: Encoding = "json", *, variable: bool = F
     else:
         raw = np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes()
         if encoding == "base64":
-            out = {"b64": base64.b64encode(raw).decode("ascii"), "dtype": dtype, "shape": shape}
+            out = {"b64": pybase64.b64encode_as_string(raw), "dtype": dtype, "shape": shape}
         elif encoding == "msgpack":
             out = {"bytes": raw, "dtype": dtype, "shape": shape}
         else:
@@ -237,7 +237,7 @@ def decode_tensor(obj: Any) -> np.ndarray | None:
     dtype = DTYPES[name] if name else None
     shape = obj.get("shape")
     if "b64" in obj or "bytes" in obj:
-        raw = base64.b64decode(obj["b64"]) if "b64" in obj else bytes(obj["bytes"])
+        raw = pybase64.b64decode(obj["b64"]) if "b64" in obj else bytes(obj["bytes"])
         array = np.frombuffer(raw, dtype=dtype or DTYPES["float64"]).copy()
         return array.reshape(shape if shape is not None else array.shape)
     data = obj["data"]
