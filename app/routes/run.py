@@ -348,16 +348,17 @@ def run_encoded(request: dict[str, Any], limits: Limits, msgpack_out: bool) -> d
     return encode_msgpack(result) if msgpack_out else encode_result(result)
 
 
-# A small program is parsed once and kept by its JSON serialization (the engine's PROGRAMS
-# cache): clients send the same program again and again with new inputs. Programs holding
-# binary tensors or integers beyond 64 bits do not serialize and are parsed each time.
+# A small program is parsed once and kept by its msgpack serialization (the engine's PROGRAMS
+# cache): clients send the same program again and again with new inputs. msgpack tells apart
+# what JSON would not (NaN from null, 1 from 1.0 from true); programs holding binary tensors or
+# integers beyond 64 bits do not serialize and are parsed each time.
 PROGRAM_KEY_BYTES = 4096
 
 
 def program_key(request: dict[str, Any]) -> bytes | None:
     try:
-        key = orjson.dumps(request.get("program"))
-    except TypeError:
+        key: bytes = msgpack.packb(request.get("program"))
+    except (TypeError, ValueError, OverflowError):
         return None
     return key if len(key) <= PROGRAM_KEY_BYTES else None
 

@@ -300,3 +300,14 @@ def test_a_repeated_program_answers_for_each_requests_inputs(client: TestClient)
         assert response.json()["outputs"]["dz_dx"]["data"] == [[8.0 * scale] * 2] * 2
     bad = client.post(RUN, json={"inputs": {"x": "seven"}, "program": program})
     assert_problem(bad, 422, "bad_tensor", "/inputs/x")
+
+
+def test_the_program_cache_tells_nan_from_null(client: TestClient) -> None:
+    """JSON writes NaN as null; the cache key must not confuse the two (msgpack carries NaN)."""
+    def send(arg: Any) -> Any:
+        body = {"program": [{"op": "exp", "args": [arg], "out": "y"}], "outputs": ["y"]}
+        return client.post(RUN, content=msgpack.packb(body), headers={"content-type": MSGPACK})
+
+    first = send(float("nan"))
+    assert first.status_code == 200 and first.json()["outputs"]["y"]["data"] == "NaN"
+    assert send(None).status_code == 422
