@@ -15,7 +15,6 @@ import anyio.to_thread
 import msgpack
 import numpy as np
 import orjson
-import pybase64
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -23,13 +22,14 @@ from app import metrics, problems
 from app.logging import REQUEST
 from app.schemas import JSON, MSGPACK, RunResponse, problem_responses, run_request_body
 from engine import EngineError, LimitError, Limits
-from engine.program import RunResult, encode, encode_result, run_program
+from engine.program import RunResult, encode_result, run_program
 from engine.program.values import (
-    DTYPES,
     ROUNDED_INTEGERS_POSSIBLE,
+    WIRE_NAMES,
     RoundedIntegers,
     dtype_of,
     pointer_to,
+    wire_array,
 )
 
 T = TypeVar("T")
@@ -375,15 +375,11 @@ def encode_msgpack(result: RunResult) -> dict[str, Any]:
 def _raw_tensor(t: Any) -> dict[str, Any] | None:
     if t is None:
         return None
-    array = np.asarray(getattr(t, "value", t))
-    if array.dtype.name not in DTYPES:  # outside the wire's six: the engine converts it
-        head = encode(t, "base64")
-        assert head is not None
-        raw = pybase64.b64decode(head["b64"])
-        return {"dtype": head["dtype"], "shape": head["shape"], "bytes": raw}
+    array = wire_array(np.asarray(getattr(t, "value", t)))
     little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
     # msgpack packs a buffer as bin: the bytes are copied once, into the response
-    return {"dtype": array.dtype.name, "shape": list(array.shape), "bytes": memoryview(little)}
+    name = WIRE_NAMES[array.dtype]
+    return {"dtype": name, "shape": list(array.shape), "bytes": memoryview(little)}
 
 
 @router.post(

@@ -46,7 +46,7 @@ class RoundedIntegers(Exception):
     """The data may hold integer literals the parser rounded to floats: parse exactly."""
 
 
-_WIRE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
+WIRE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 _INT64 = np.iinfo(np.int64)
 _TWO_63 = 2.0**63
 _F64, _I64, _BOOL = np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_)
@@ -276,10 +276,8 @@ def encode(t: Tensor | np.ndarray | None, encoding: str = "json") -> dict[str, A
     if t is None:
         return None
     array = np.asarray(t.value if isinstance(t, Tensor) else t)
-    name = _WIRE_NAMES.get(array.dtype)  # dtype.name is built anew on each access: slow
-    if name is None:
-        array = _wire_dtype(array)
-        name = _WIRE_NAMES[array.dtype]
+    array = wire_array(array)
+    name = WIRE_NAMES[array.dtype]  # dtype.name is built anew on each access: slow
     head: dict[str, Any] = {"dtype": name, "shape": list(array.shape)}
     if encoding == "base64":
         little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
@@ -306,8 +304,11 @@ def _non_finite_text(v: float) -> str:
     return "NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity"
 
 
-def _wire_dtype(array: np.ndarray) -> np.ndarray:
-    """Arrays of a dtype outside the wire's six (uint8, intp on odd platforms...) converted."""
+def wire_array(array: np.ndarray) -> np.ndarray:
+    """The array in one of the wire's six dtypes, native byte order (uint8, intp on odd
+    platforms, big-endian arrays... converted)."""
+    if array.dtype in WIRE_NAMES:
+        return array
     kind = array.dtype.kind
     if kind in "iu":
         return array.astype(_I64)
