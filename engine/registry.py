@@ -35,15 +35,20 @@ class AttrKind:
         return f"AttrKind({self.name})"
 
 
-INT64 = range(-(2**63), 2**63)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _in_int64(v: int) -> bool:
+    return INT64_MIN <= v <= INT64_MAX
 
 
 def _int(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int | np.integer):
         raise ValueError("must be an integer")
-    if v not in INT64:
+    v = int(v)
+    if not _in_int64(v):
         raise ValueError("must be an integer within the int64 range")
-    return int(v)
+    return v
 
 
 def _ints(v: Any) -> tuple[int, ...]:
@@ -70,7 +75,7 @@ def _shape(v: Any) -> tuple[int, ...]:
 def _float(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float | np.number):
         raise ValueError("must be a number")
-    if isinstance(v, int) and v not in INT64:
+    if isinstance(v, int) and not _in_int64(v):
         raise ValueError("must be a number; integers within the int64 range")
     return float(v)
 
@@ -82,7 +87,7 @@ def _scalar(v: Any) -> Any:
         return float(v.replace("Infinity", "inf"))
     if not isinstance(v, int | float | np.number):
         raise ValueError("must be a number or boolean")
-    if isinstance(v, int) and v not in INT64:
+    if isinstance(v, int) and not _in_int64(v):
         raise ValueError("must be a number or boolean; integers within the int64 range")
     return v
 
