@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +30,10 @@ import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
+sys.path.insert(0, str(ROOT))  # run as `python bench/soak.py`: the server helper is the tests'
+
+from tests.hardening.server import Server, start_server  # noqa: E402
+
 RSS_GROWTH_LIMIT_PCT = 10.0
 
 
@@ -171,77 +170,6 @@ def request_mix() -> list[tuple[str, bytes, int]]:
     ]
 
 
-# ----- the server -----
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.log.unlink(missing_ok=True)
-
-
-def start_server(clients: int) -> Server:
-    port = free_port()
-    log = Path(tempfile.mkstemp(prefix="gradtape-soak-", suffix=".log")[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADTAPE_")}
-    # Room for every client at once: the soak measures steady state, not admission.
-    env.update(GRADTAPE_LOG_LEVEL="WARNING", GRADTAPE_MAX_QUEUE=str(2 * clients))
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(proc, f"http://{HOST}:{port}", log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    tail = log.read_text(errors="replace")[-2000:]
-    server.stop()
-    raise RuntimeError(f"the server did not start:\n{tail}")
-
-
 # ----- the load -----
 @dataclass
 class Tally:
@@ -303,19 +231,19 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=900.0)
     args = parser.parse_args()
 
-    server = start_server(args.clients)
+    # Room for every client at once: the soak measures steady state, not admission.
+    server = start_server({"GRADTAPE_MAX_QUEUE": str(2 * args.clients)})
     try:
-        pid = server.proc.pid
         started = time.monotonic()
         deadline = started + args.max_seconds
         load(server, args.warmup, args.clients, deadline, Tally())
-        rss_start = rss_mb(pid)
+        rss_start = server.rss_kb() / 1024
         tally = Tally()
         measured = time.monotonic()
         load(server, args.requests, args.clients, deadline, tally)
         seconds = time.monotonic() - measured
-        alive = server.proc.poll() is None
-        rss_end = rss_mb(pid) if alive else float("nan")
+        alive = server.alive()
+        rss_end = server.rss_kb() / 1024 if alive else float("nan")
         health = httpx.get(server.url + "/healthz", timeout=10).status_code if alive else 0
     finally:
         server.stop()
