@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from engine.program.values import (
     WIRE_NAMES,
     RoundedIntegers,
     dtype_of,
+    from_raw,
+    little_endian,
     pointer_to,
     wire_array,
 )
@@ -225,21 +226,9 @@ def _from_bytes(obj: dict[str, Any], pointer: str) -> dict[str, Any]:
             code="bad_tensor",
             pointer=pointer_to(pointer, "shape"),
         )
-    raw = obj["bytes"]
-    expected = math.prod(shape) * dtype.itemsize
-    if len(raw) != expected:
-        raise EngineError(
-            f"bytes holds {len(raw)} bytes; shape {shape} of {dtype.name} needs {expected}",
-            code="bad_tensor",
-            pointer=pointer_to(pointer, "bytes"),
-        )
-    array = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(shape)
-    if dtype.kind == "b" and raw and max(raw) > 1:
-        raise EngineError(
-            "bool bytes must be 0 or 1", code="bad_tensor", pointer=pointer_to(pointer, "bytes")
-        )
+    array = from_raw(obj["bytes"], dtype, tuple(shape), "bytes", pointer_to(pointer, "bytes"))
     rest = {k: v for k, v in obj.items() if k != "bytes"}
-    return {**rest, "data": array if array.dtype.isnative else array.astype(dtype)}
+    return {**rest, "data": array}
 
 
 # ----- admission: a limiter sized to the cores, plus a small queue -----
@@ -376,10 +365,9 @@ def _raw_tensor(t: Any) -> dict[str, Any] | None:
     if t is None:
         return None
     array = wire_array(np.asarray(getattr(t, "value", t)))
-    little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
     # msgpack packs a buffer as bin: the bytes are copied once, into the response
     name = WIRE_NAMES[array.dtype]
-    return {"dtype": name, "shape": list(array.shape), "bytes": memoryview(little)}
+    return {"dtype": name, "shape": list(array.shape), "bytes": memoryview(little_endian(array))}
 
 
 @router.post(

@@ -254,16 +254,28 @@ def _from_b64(text: Any, dtype: np.dtype, shape: tuple[int, ...], pointer: str) 
         raise bad_tensor(
             "b64 is not valid base64 (standard alphabet, with padding)", pointer
         ) from None
+    return from_raw(raw, dtype, shape, "b64", pointer)
+
+
+def from_raw(
+    raw: bytes, dtype: np.dtype, shape: tuple[int, ...], what: str, pointer: str
+) -> np.ndarray:
+    """Raw little-endian tensor bytes (of a b64 string or a msgpack bin) as an array."""
     expected = math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise bad_tensor(
-            f"b64 holds {len(raw)} bytes; shape {list(shape)} of {dtype.name} needs {expected}",
+            f"{what} holds {len(raw)} bytes; shape {list(shape)} of {dtype.name} needs {expected}",
             pointer,
         )
     if dtype == _BOOL and raw and max(raw) > 1:
         raise bad_tensor("bool bytes must be 0 or 1", pointer)
     array = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(shape)
     return array if array.dtype.isnative else array.astype(dtype)
+
+
+def little_endian(array: np.ndarray) -> np.ndarray:
+    """A wire array's bytes in the wire's order (contiguous, little-endian), for b64 or bin."""
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
 
 
 # ----- encoding -----
@@ -280,8 +292,7 @@ def encode(t: Tensor | np.ndarray | None, encoding: str = "json") -> dict[str, A
     name = WIRE_NAMES[array.dtype]  # dtype.name is built anew on each access: slow
     head: dict[str, Any] = {"dtype": name, "shape": list(array.shape)}
     if encoding == "base64":
-        little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-        head["b64"] = pybase64.b64encode_as_string(little)
+        head["b64"] = pybase64.b64encode_as_string(little_endian(array))
         return head
     floating = array.dtype.kind == "f"
     finite = not floating or bool(np.isfinite(array).all())
