@@ -221,6 +221,11 @@ class Op:
     # The VJP takes `needs` (one bool per input): entries for inputs that carry no gradient
     # (constants) may be skipped. Worth it where an entry costs a product (matmul, multiply).
     vjp_needs: bool = False
+    # The same VJP on NumPy values, for a backward pass nothing records (no open tape or
+    # accumulator): a first-order gradient needs no differentiable VJP. Optional; the table
+    # test checks it against `vjp` for every op that has one.
+    raw_vjp: Callable[..., tuple[Any, ...]] | None = None
+    raw_needs: bool = False
 
     @property
     def differentiable(self) -> bool:
@@ -234,28 +239,50 @@ class Op:
         if attrs and not attrs.keys() <= self.attrs.keys():
             unknown = sorted(attrs.keys() - self.attrs.keys())
             raise OpError(f"{self.name} has no attr {', '.join(unknown)}", code="bad_attrs")
-        inputs: tuple[Tensor, ...] = args
-        for a in args:
-            if not isinstance(a, Tensor):  # Python scalars, lists, arrays
+        # The common shapes of a call (one or two tensors) are unpacked without a loop.
+        if n == 1:
+            x = args[0]
+            inputs: tuple[Tensor, ...] = args if isinstance(x, Tensor) else _lift(args)
+            values: tuple[Any, ...] = (inputs[0].value,)
+        elif n == 2:
+            x, y = args
+            if isinstance(x, Tensor):
+                xv = x.value
+                if isinstance(y, Tensor):
+                    inputs, values = args, (xv, y.value)
+                elif y.__class__ is float and xv.dtype.kind == "f":  # x * 2.0: y takes x's dtype
+                    yv = xv.dtype.type(y)
+                    inputs, values = (x, Tensor(yv)), (xv, yv)
+                else:
+                    inputs = _lift(args)
+                    values = (xv, inputs[1].value)
+            else:
                 inputs = _lift(args)
-                break
-        values = list(map(_VALUE, inputs))
+                values = (inputs[0].value, inputs[1].value)
+        else:
+            inputs = args
+            for a in args:
+                if not isinstance(a, Tensor):  # Python scalars, lists, arrays
+                    inputs = _lift(args)
+                    break
+            values = tuple(map(_VALUE, inputs))
         budget = BUDGET.get()
         if budget is not None:
-            elements = (values[0].size if n == 1 and self.size is None
-                        else self.out_elements(inputs, attrs))
-            budget.before_op(self.name, elements)
+            budget.before_op(self.name, values[0].size if n == 1 and self.size is None
+                             else self.out_elements(inputs, attrs))
         try:
-            value = self.forward(*values, **attrs)
+            value = self.forward(*values, **attrs) if attrs else self.forward(*values)
         except Exception as exc:  # NumPy's refusals: shapes, dtypes, indices, singular matrices
             raise numpy_error(self.name, exc) from exc
         out = tuple(Tensor(v) for v in value) if self.multi else Tensor(value)
         tapes = ACTIVE.get()
         if tapes:
             record(tapes, self, inputs, attrs, out)
-        accumulators = ACCUMULATORS.get()
-        if accumulators:
-            push(accumulators, self, inputs, attrs, out)
+            accumulators = ACCUMULATORS.get()
+            if accumulators:
+                push(accumulators, self, inputs, attrs, out)
+        elif ACCUMULATORS.get():
+            push(ACCUMULATORS.get(), self, inputs, attrs, out)
         return out
 
     def out_elements(self, inputs: tuple[Tensor, ...], attrs: dict[str, Any]) -> int:
@@ -341,6 +368,16 @@ _VALUE = operator.attrgetter("value")
 def _lift(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
     """Tensors for args that are not: Python scalars take the dtype NumPy 2 gives them beside
     the tensor args (they are weak, NEP 50), so `x * 2.0` keeps a float32 x float32."""
+    if len(args) == 2:  # a tensor and a Python number, the usual literal in an expression
+        x, y = args
+        if isinstance(x, Tensor) and y.__class__ in _NUMBERS:
+            dtype = x.value.dtype
+            if dtype.kind == "f":
+                return x, Tensor(dtype.type(y))
+        elif isinstance(y, Tensor) and x.__class__ in _NUMBERS:
+            dtype = y.value.dtype
+            if dtype.kind == "f":
+                return Tensor(dtype.type(x)), y
     arrays = [a.value for a in args if isinstance(a, Tensor)]
     like = arrays[0].dtype if len(arrays) == 1 else None
     out: list[Tensor] = []
@@ -355,6 +392,9 @@ def _lift(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
         else:
             out.append(as_tensor(a))
     return tuple(out)
+
+
+_NUMBERS = frozenset({int, float})  # exact types: a bool is not lifted as a number here
 
 
 OPS: dict[str, Op] = {}
@@ -373,6 +413,7 @@ def defop(
     size: Callable[..., int] | None = None,
     choices: dict[str, tuple[str, ...]] | None = None,
     arity: tuple[int, int | None] | None = None,
+    raw: Callable[..., tuple[Any, ...]] | None = None,
 ) -> Op:
     """Create an op and register it (and its aliases) in OPS; its attrs come from `forward`."""
     if name in OPS or name in ALIASES:
@@ -384,8 +425,11 @@ def defop(
         if arity is not None:
             lo, hi = arity
     vjp_needs = vjp is not None and "needs" in inspect.signature(vjp).parameters
+    if raw is not None and (vjp is None or multi):
+        raise ValueError(f"op {name!r}: a raw VJP needs a VJP and a single output")
+    raw_needs = raw is not None and "needs" in inspect.signature(raw).parameters
     op = Op(name, forward, vjp, tuple(aliases), doc, conventions or {}, lo, hi, attrs, multi, size,
-            vjp_needs)
+            vjp_needs, raw, raw_needs)
     OPS[name] = op
     for alias in aliases:
         if alias in OPS or alias in ALIASES:

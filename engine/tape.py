@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import OpError, TapeError
+from .limits import BUDGET
 from .tensor import FLOATING, Tensor, Variable, as_tensor
 
 if TYPE_CHECKING:
@@ -37,17 +38,17 @@ def record(tapes: tuple[Tape, ...], op: Op, inputs: tuple[Tensor, ...], attrs: d
     """Put one op application on every open tape that tracks one of its inputs."""
     for tape in tapes:
         tracked = tape._tracked
-        if tape._auto:
-            for x in inputs:
-                if x.__class__ is Variable and x.trainable and id(x) not in tracked:
-                    tape._watch_one(x)
+        hit = False
+        for x in inputs:
+            if id(x) in tracked:
+                hit = True
+            elif tape._auto and x.__class__ is Variable and x.trainable:
+                tape._watch_one(x)  # a trainable variable read under the tape
+                hit = True
         if not tape._rec:
             tape._note_cut(inputs, out, op)
             continue
-        for x in inputs:
-            if id(x) in tracked:
-                break
-        else:
+        if not hit:
             if tape._cut:
                 tape._note_cut(inputs, out, op)
             for x in inputs:
@@ -207,7 +208,74 @@ class Tape:
         return _unflatten(sources, iter(result))
 
     def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None
-                  ) -> dict[int, Tensor]:
+                  ) -> dict[int, Any]:
+        """Cotangents by id: Tensors when the pass itself is recorded, else NumPy values."""
+        from .forward import ACCUMULATORS
+
+        if ACTIVE.get() or ACCUMULATORS.get():  # a tape or accumulator may see the VJP ops
+            return self._backward_recorded(targets, seeds)
+        return self._backward_raw(targets, seeds)
+
+    def _backward_raw(self, targets: list[Tensor], seeds: list[Tensor | None] | None
+                      ) -> dict[int, Any]:
+        """The backward pass on NumPy values, through each op's raw VJP where it has one: no
+        Tensor, dispatch or recording per VJP op, as nothing could record them."""
+        grads: dict[int, Any] = {}
+        for i, t in enumerate(targets):
+            if t.dtype not in FLOATING:
+                continue
+            s = seeds[i] if seeds is not None else None
+            seed = (np.ones_like(t.value) if s is None else s.value if s.dtype == t.dtype
+                    else np.asarray(s.value).astype(t.dtype))
+            prev = grads.get(id(t))
+            grads[id(t)] = seed if prev is None else prev + seed
+        if not grads:
+            return grads
+        budget = BUDGET.get()
+        tracked = self._tracked
+        targets_ids = set(grads)  # only tracked tensors and targets can be asked for
+        for op, inputs, attrs, out in reversed(self._nodes):
+            raw = op.raw_vjp  # never set on a multi-output op
+            if raw is None:
+                if op.multi:
+                    gs = [grads.get(id(o)) for o in out]
+                    if all(g is None for g in gs):
+                        continue
+                    g: Any = tuple(np.zeros_like(o.value) if g is None else g
+                                   for g, o in zip(gs, out, strict=True))
+                else:
+                    g = grads.get(id(out))
+                    if g is None:
+                        continue
+                gin = _vjp_on_values(op, g, out, inputs, attrs, tracked)
+            else:
+                g = grads.get(id(out))
+                if g is None:
+                    continue
+                if budget is not None:  # one count per VJP, sized by its largest array
+                    budget.before_op(op.name, max(out.value.size, *[x.value.size for x in inputs]))
+                if len(inputs) == 1:  # the common unary op, without a loop
+                    x = inputs[0]
+                    gx = (raw(g, out.value, x.value, **attrs) if attrs
+                          else raw(g, out.value, x.value))[0]
+                    if gx is not None:
+                        _add_gradient(grads, x, gx, tracked, targets_ids)
+                    continue
+                values = [x.value for x in inputs]
+                if op.raw_needs:
+                    needs = tuple([id(x) in tracked for x in inputs])
+                    gin = raw(g, out.value, *values, needs=needs, **attrs)
+                else:
+                    gin = (raw(g, out.value, *values, **attrs) if attrs
+                           else raw(g, out.value, *values))
+            for x, gx in zip(inputs, gin, strict=True):  # an arity slip fails loudly
+                if gx is not None:
+                    _add_gradient(grads, x, gx, tracked, targets_ids)
+        return grads
+
+    def _backward_recorded(self, targets: list[Tensor], seeds: list[Tensor | None] | None
+                           ) -> dict[int, Any]:
+        """The backward pass in catalog ops, so an open tape records it (higher orders)."""
         from . import ops
 
         grads: dict[int, Tensor] = {}
@@ -222,6 +290,7 @@ class Tape:
             return grads
         nodes = self._nodes[:] if self._recording else self._nodes  # VJP ops may land on self
         tracked = self._tracked
+        targets_ids = set(grads)
         for op, inputs, attrs, out in reversed(nodes):
             if op.multi:
                 gs = [grads.get(id(o)) for o in out]
@@ -240,12 +309,7 @@ class Tape:
                 gin = op.vjp(g, out, *inputs, **attrs)
             for x, gx in zip(inputs, gin, strict=True):  # an arity slip in a VJP fails loudly
                 if gx is not None:
-                    key = id(x)
-                    prev = grads.get(key)
-                    if prev is not None:
-                        grads[key] = prev + gx
-                    elif x.value.dtype in FLOATING:
-                        grads[key] = gx
+                    _add_gradient(grads, x, gx, tracked, targets_ids)
         return grads
 
     def _collect(self, grads: dict[int, Tensor], targets: list[Tensor], sources: list[Any],
@@ -262,6 +326,8 @@ class Tape:
                 self.last_unconnected.append((i, self._reason(s, targets)))
                 out.append(Tensor(np.zeros_like(s.value)) if unconnected == "zero" else None)
                 continue
+            if not isinstance(g, Tensor):  # a value from the raw backward pass
+                g = Tensor(g)
             if g.dtype != s.dtype:
                 g = ops.cast(g, dtype=s.dtype.name)
             if g.shape != s.shape:  # a target that is also a source, broadcast onto it
@@ -348,6 +414,30 @@ class Tape:
 
 
 GradientTape = Tape
+
+
+def _vjp_on_values(op: Op, g: Any, out: Any, inputs: tuple[Tensor, ...], attrs: dict[str, Any],
+                   tracked: dict[int, Tensor]) -> list[Any]:
+    """An op without a raw VJP in the raw backward pass: its VJP in catalog ops, on values."""
+    gt = tuple(Tensor(v) for v in g) if op.multi else Tensor(g)
+    if op.vjp_needs:
+        gin = op.vjp(gt, out, *inputs, needs=tuple(id(x) in tracked for x in inputs), **attrs)
+    else:
+        gin = op.vjp(gt, out, *inputs, **attrs)
+    return [None if gx is None else gx.value for gx in gin]
+
+
+def _add_gradient(grads: dict[int, Any], x: Tensor, gx: Any, tracked: dict[int, Tensor],
+                  targets: set[int]) -> None:
+    """Add x's cotangent gx into grads, if x is one a gradient can be asked for (a tracked
+    tensor or a target; a constant's is dropped) and floating (an integer path is cut)."""
+    key = id(x)
+    if key in tracked or key in targets:
+        prev = grads.get(key)
+        if prev is not None:
+            grads[key] = prev + gx
+        elif x.value.dtype in FLOATING:
+            grads[key] = gx
 
 
 def _accumulate(grads: dict[int, Tensor], key: int, g: Tensor) -> None:

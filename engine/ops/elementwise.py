@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from ..registry import DType, Float, defop
-from ..tensor import Tensor
+from ..tensor import FLOATING, Tensor
 from . import creation, reductions, shape
 
 Array = np.ndarray
@@ -16,15 +18,22 @@ Array = np.ndarray
 # ----- helpers (written in catalog ops, so they differentiate too) -----
 
 
+def sum_to(g: Any, shape: tuple[int, ...], total: Callable[..., Any] | None = None) -> Any:
+    """g summed down to `shape`, undoing NumPy broadcasting; `total` sums over axes (the catalog
+    op by default, np.sum on NumPy values)."""
+    if g.shape == shape:
+        return g
+    total = total or reductions.sum_
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = total(g, axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return total(g, axis=stretched, keepdims=True) if stretched else g
+
+
 def unbroadcast(g: Tensor, like: Tensor) -> Tensor:
     """Sum g down to like.shape, undoing NumPy broadcasting."""
-    if g.shape == like.shape:
-        return g
-    extra = g.ndim - like.ndim
-    if extra > 0:
-        g = reductions.sum_(g, axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(like.shape) if n == 1 and g.shape[i] != 1)
-    return reductions.sum_(g, axis=stretched, keepdims=True) if stretched else g
+    return sum_to(g, like.shape)
 
 
 def _multiply_no_nan_forward(x: Array, y: Array) -> Array:
@@ -45,6 +54,10 @@ multiply_no_nan = defop(
         unbroadcast(multiply_no_nan(y, g), x),
         unbroadcast(multiply_no_nan(x, g), y),
     ),
+    raw=lambda g, out, x, y: (
+        unbroadcast_raw(_multiply_no_nan_forward(y, g), x.shape),
+        unbroadcast_raw(_multiply_no_nan_forward(x, g), y.shape),
+    ),
     doc="x * y, but 0 wherever y is 0 (even if x is NaN or infinite)",
 )
 
@@ -54,21 +67,43 @@ def _d(g: Tensor, derivative: Tensor) -> Tensor:
     return multiply_no_nan(derivative, g)
 
 
+# ----- the same helpers on NumPy values, for raw VJPs (see Op.raw_vjp) -----
+def unbroadcast_raw(g: Array, shape: tuple[int, ...]) -> Array:
+    """unbroadcast on values: g summed down to `shape`."""
+    return sum_to(g, shape, np.sum)
+
+
+def d_raw(g: Array, derivative: Array) -> Array:
+    """_d on values: g times a local derivative, zero where g is zero."""
+    return _multiply_no_nan_forward(derivative, g)
+
+
+def zero_like(g: Array) -> Array:
+    """A zero of g's dtype, for np.where's untaken branch."""
+    return np.zeros((), np.result_type(g))
+
+
 # ----- elementwise, unary -----
-negative = defop("negative", np.negative, lambda g, out, x: (-g,), aliases=("neg",), doc="-x")
+negative = defop("negative", np.negative, lambda g, out, x: (-g,), aliases=("neg",), doc="-x",
+                 raw=lambda g, out, x: (-g,))
 abs_ = defop("abs", np.absolute, lambda g, out, x: (g * sign(x),), doc="|x|",
+             raw=lambda g, out, x: (g * np.sign(x),),
              conventions={"at 0": "abs'(0) = 0"})
 sign = defop("sign", np.sign, None, doc="-1, 0 or 1 by the sign of x")
-exp = defop("exp", np.exp, lambda g, out, x: (_d(g, out),), doc="e to the x")
-expm1 = defop("expm1", np.expm1, lambda g, out, x: (_d(g, out + 1.0),), doc="exp(x) - 1")
-log = defop("log", np.log, lambda g, out, x: (_d(g, reciprocal(x)),), doc="natural logarithm")
+exp = defop("exp", np.exp, lambda g, out, x: (_d(g, out),), doc="e to the x",
+            raw=lambda g, out, x: (d_raw(g, out),))
+expm1 = defop("expm1", np.expm1, lambda g, out, x: (_d(g, out + 1.0),), doc="exp(x) - 1",
+              raw=lambda g, out, x: (d_raw(g, out + 1.0),))
+log = defop("log", np.log, lambda g, out, x: (_d(g, reciprocal(x)),), doc="natural logarithm",
+            raw=lambda g, out, x: (d_raw(g, np.reciprocal(x)),))
 log1p = defop("log1p", np.log1p, lambda g, out, x: (_d(g, reciprocal(x + 1.0)),),
-              doc="log(1 + x)")
+              doc="log(1 + x)", raw=lambda g, out, x: (d_raw(g, np.reciprocal(x + 1.0)),))
 log2 = defop("log2", np.log2, lambda g, out, x: (_d(g, reciprocal(x * math.log(2.0))),),
              doc="base-2 logarithm")
 log10 = defop("log10", np.log10, lambda g, out, x: (_d(g, reciprocal(x * math.log(10.0))),),
               doc="base-10 logarithm")
 sqrt = defop("sqrt", np.sqrt, lambda g, out, x: (_d(g, 0.5 / out),), doc="square root",
+             raw=lambda g, out, x: (d_raw(g, 0.5 / out),),
              conventions={"at 0": "sqrt'(0) = Infinity"})
 
 
@@ -77,13 +112,17 @@ def _rsqrt_forward(x: Array) -> Array:
 
 
 rsqrt = defop("rsqrt", _rsqrt_forward, lambda g, out, x: (_d(g, -0.5 * out / x),),
-              doc="1 / sqrt(x)")
-square = defop("square", np.square, lambda g, out, x: (g * (2.0 * x),), doc="x * x")
+              doc="1 / sqrt(x)", raw=lambda g, out, x: (d_raw(g, -0.5 * out / x),))
+square = defop("square", np.square, lambda g, out, x: (g * (2.0 * x),), doc="x * x",
+               raw=lambda g, out, x: (g * (2.0 * x),))
 reciprocal = defop("reciprocal", np.reciprocal, lambda g, out, x: (_d(g, -(out * out)),),
-                   doc="1 / x")
-sin = defop("sin", np.sin, lambda g, out, x: (g * cos(x),), doc="sine")
-cos = defop("cos", np.cos, lambda g, out, x: (-(g * sin(x)),), doc="cosine")
-tan = defop("tan", np.tan, lambda g, out, x: (_d(g, out * out + 1.0),), doc="tangent")
+                   doc="1 / x", raw=lambda g, out, x: (d_raw(g, -(out * out)),))
+sin = defop("sin", np.sin, lambda g, out, x: (g * cos(x),), doc="sine",
+            raw=lambda g, out, x: (g * np.cos(x),))
+cos = defop("cos", np.cos, lambda g, out, x: (-(g * sin(x)),), doc="cosine",
+            raw=lambda g, out, x: (-(g * np.sin(x)),))
+tan = defop("tan", np.tan, lambda g, out, x: (_d(g, out * out + 1.0),), doc="tangent",
+            raw=lambda g, out, x: (d_raw(g, out * out + 1.0),))
 arcsin = defop("arcsin", np.arcsin, lambda g, out, x: (_d(g, rsqrt(1.0 - x * x)),),
                aliases=("asin",), doc="inverse sine")
 arccos = defop("arccos", np.arccos, lambda g, out, x: (_d(g, -rsqrt(1.0 - x * x)),),
@@ -93,7 +132,7 @@ arctan = defop("arctan", np.arctan, lambda g, out, x: (g / (x * x + 1.0),), alia
 sinh = defop("sinh", np.sinh, lambda g, out, x: (_d(g, cosh(x)),), doc="hyperbolic sine")
 cosh = defop("cosh", np.cosh, lambda g, out, x: (_d(g, sinh(x)),), doc="hyperbolic cosine")
 tanh = defop("tanh", np.tanh, lambda g, out, x: (g * (1.0 - out * out),),
-             doc="hyperbolic tangent")
+             doc="hyperbolic tangent", raw=lambda g, out, x: (g * (1.0 - out * out),))
 arcsinh = defop("arcsinh", np.arcsinh, lambda g, out, x: (_d(g, rsqrt(x * x + 1.0)),),
                 aliases=("asinh",), doc="inverse hyperbolic sine")
 arccosh = defop("arccosh", np.arccosh, lambda g, out, x: (_d(g, rsqrt(x * x - 1.0)),),
@@ -109,9 +148,10 @@ def _sigmoid_forward(x: Array) -> Array:
 
 
 sigmoid = defop("sigmoid", _sigmoid_forward, lambda g, out, x: (g * (out * (1.0 - out)),),
-                doc="1 / (1 + exp(-x))")
+                doc="1 / (1 + exp(-x))", raw=lambda g, out, x: (g * (out * (1.0 - out)),))
 relu = defop("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
              lambda g, out, x: (where(x > 0, g, 0.0),), doc="max(x, 0)",
+             raw=lambda g, out, x: (np.where(x > 0, g, zero_like(g)),),
              conventions={"at 0": "relu'(0) = 0"})
 
 
@@ -176,7 +216,8 @@ def _softplus_forward(x: Array) -> Array:
 
 
 softplus = defop("softplus", _softplus_forward, lambda g, out, x: (g * sigmoid(x),),
-                 doc="log(1 + exp(x)), computed stably")
+                 doc="log(1 + exp(x)), computed stably",
+                 raw=lambda g, out, x: (g * _sigmoid_forward(x),))
 floor = defop("floor", np.floor, None, doc="largest integer <= x")
 ceil = defop("ceil", np.ceil, None, doc="smallest integer >= x")
 round_ = defop("round", np.round, None, doc="round half to even")
@@ -188,10 +229,14 @@ logical_not = defop("logical_not", np.logical_not, None, doc="not x")
 # The arithmetic forwards are Python's operators: the same NumPy ufuncs, called several times
 # faster on scalars.
 add = defop("add", operator.add, lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(g, y)),
-            doc="x + y")
+            doc="x + y",
+            raw=lambda g, out, x, y: (g if g.shape == x.shape else unbroadcast_raw(g, x.shape),
+                                      g if g.shape == y.shape else unbroadcast_raw(g, y.shape)))
 subtract = defop("subtract", operator.sub,
                  lambda g, out, x, y: (unbroadcast(g, x), unbroadcast(-g, y)),
-                 aliases=("sub",), doc="x - y")
+                 aliases=("sub",), doc="x - y",
+                 raw=lambda g, out, x, y: (unbroadcast_raw(g, x.shape),
+                                           unbroadcast_raw(-g, y.shape)))
 def _multiply_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor, *,
                   needs: tuple[bool, bool] = (True, True)) -> tuple[Tensor | None, ...]:
     if x is y and needs[0]:  # x * x: one product, counted for both inputs
@@ -201,11 +246,23 @@ def _multiply_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor, *,
             unbroadcast(_d(g, x), y) if needs[1] else None)
 
 
-multiply = defop("multiply", operator.mul, _multiply_vjp, aliases=("mul",), doc="x * y")
+def _multiply_raw(g: Array, out: Array, x: Array, y: Array, *,
+                  needs: tuple[bool, bool] = (True, True)) -> tuple[Array | None, ...]:
+    if x is y and needs[0]:
+        d = d_raw(g, x)
+        return d, d
+    return (unbroadcast_raw(d_raw(g, y), x.shape) if needs[0] else None,
+            unbroadcast_raw(d_raw(g, x), y.shape) if needs[1] else None)
+
+
+multiply = defop("multiply", operator.mul, _multiply_vjp, aliases=("mul",), doc="x * y",
+                 raw=_multiply_raw)
 divide = defop("divide", operator.truediv,
-               lambda g, out, x, y: (unbroadcast(_d(g, reciprocal(y)), x),
+               lambda g, out, x, y: (unbroadcast(_d(g, 1.0 / y), x),
                                      unbroadcast(_d(g, -(out / y)), y)),
-               aliases=("div", "truediv", "true_divide"), doc="x / y")
+               aliases=("div", "truediv", "true_divide"), doc="x / y",
+               raw=lambda g, out, x, y: (unbroadcast_raw(d_raw(g, 1.0 / y), x.shape),
+                                         unbroadcast_raw(d_raw(g, -(out / y)), y.shape)))
 floor_divide = defop("floor_divide", np.floor_divide,
                      lambda g, out, x, y: (creation.zeros_like(x), creation.zeros_like(y)),
                      aliases=("floordiv",), doc="floor(x / y); gradient 0 almost everywhere")
@@ -227,11 +284,13 @@ power = defop("power", np.power, _power_vjp, aliases=("pow",), doc="x ** p",
 maximum = defop("maximum", np.maximum,
                 lambda g, out, x, y: (unbroadcast(where(x >= y, g, 0.0), x),
                                       unbroadcast(where(x >= y, 0.0, g), y)),
+                raw=lambda g, out, x, y: _select_raw(np.greater_equal(x, y), g, x, y),
                 doc="elementwise larger of x and y",
                 conventions={"ties": "the first argument gets the gradient"})
 minimum = defop("minimum", np.minimum,
                 lambda g, out, x, y: (unbroadcast(where(x <= y, g, 0.0), x),
                                       unbroadcast(where(x <= y, 0.0, g), y)),
+                raw=lambda g, out, x, y: _select_raw(np.less_equal(x, y), g, x, y),
                 doc="elementwise smaller of x and y",
                 conventions={"ties": "the first argument gets the gradient"})
 
@@ -252,6 +311,8 @@ def _squared_difference_forward(x: Array, y: Array) -> Array:
 squared_difference = defop(
     "squared_difference", _squared_difference_forward,
     lambda g, out, x, y: (unbroadcast(g * (2.0 * (x - y)), x), unbroadcast(g * (2.0 * (y - x)), y)),
+    raw=lambda g, out, x, y: (unbroadcast_raw(g * (2.0 * (x - y)), x.shape),
+                              unbroadcast_raw(g * (2.0 * (y - x)), y.shape)),
     doc="(x - y) ** 2",
 )
 equal = defop("equal", np.equal, None, doc="x == y, elementwise")
@@ -271,7 +332,15 @@ def _where_vjp(g: Tensor, out: Tensor, cond: Tensor, x: Tensor, y: Tensor
     return None, unbroadcast(where(cond, g, 0.0), x), unbroadcast(where(cond, 0.0, g), y)
 
 
+def _select_raw(cond: Array, g: Array, x: Array, y: Array) -> tuple[Array, Array]:
+    """g split by a condition: where it holds to x, elsewhere to y (each unbroadcast)."""
+    zero = zero_like(g)
+    return (unbroadcast_raw(np.where(cond, g, zero), np.shape(x)),
+            unbroadcast_raw(np.where(cond, zero, g), np.shape(y)))
+
+
 where = defop("where", np.where, _where_vjp, arity=(3, 3),
+              raw=lambda g, out, cond, x, y: (None, *_select_raw(cond, g, x, y)),
               doc="x where cond is true, else y (broadcast together)",
               conventions={"untaken branch": "gets a zero cotangent, which contributes zero: "
                            "NaN or Infinity there never reaches a gradient"})
@@ -294,7 +363,8 @@ _ = shape
 
 
 # ----- identity, stop_gradient, cast -----
-identity = defop("identity", lambda x: x, lambda g, out, x: (g,), doc="x itself")
+identity = defop("identity", lambda x: x, lambda g, out, x: (g,), doc="x itself",
+                  raw=lambda g, out, x: (g,))
 stop_gradient = defop("stop_gradient", lambda x: x, None, doc="x, with gradients blocked",
                       conventions={"gradient": "none: the output is a constant to every tape"})
 
@@ -309,6 +379,12 @@ def _cast_vjp(g: Tensor, out: Tensor, x: Tensor, *, dtype: str) -> tuple[Tensor 
     return (cast(g, dtype=x.dtype.name),)
 
 
-cast = defop("cast", _cast_forward, _cast_vjp, doc="x converted to dtype",
+def _cast_raw(g: Array, out: Array, x: Array, *, dtype: str) -> tuple[Array | None]:
+    if not (x.dtype in FLOATING and out.dtype in FLOATING):
+        return (None,)
+    return (np.asarray(g).astype(x.dtype, copy=False),)
+
+
+cast = defop("cast", _cast_forward, _cast_vjp, doc="x converted to dtype", raw=_cast_raw,
              conventions={"integers": "differentiable between floating dtypes only; a cast to "
                           "or from an integer or bool dtype cuts the path"})

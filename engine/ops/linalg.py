@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import OpError
 from ..registry import INT, INT_LIST, K_INT, K_INT_OR_INTS, AttrKind, Int, Ints, Str, defop
 from ..tensor import Tensor
-from . import reductions, shape
+from . import elementwise, shape
 
 Array = np.ndarray
 ShapeT = tuple[int, ...]
@@ -30,11 +30,7 @@ def _mT(t: Tensor) -> Tensor:
 
 def _sum_to(t: Tensor, target: ShapeT) -> Tensor:
     """t summed down to `target`, undoing NumPy broadcasting of batch dimensions."""
-    extra = t.ndim - len(target)
-    if extra > 0:
-        t = reductions.sum_(t, axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(target) if n == 1 and t.shape[i] != 1)
-    return reductions.sum_(t, axis=stretched, keepdims=True) if stretched else t
+    return elementwise.sum_to(t, target)
 
 
 def _reshaped(t: Tensor, target: ShapeT) -> Tensor:
@@ -85,7 +81,23 @@ def _matmul_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor, *,
     return ga, gb
 
 
-matmul = defop("matmul", np.matmul, _matmul_vjp, arity=(2, 2), size=_matmul_size,
+def _sum_to_raw(t: Array, target: ShapeT) -> Array:
+    return elementwise.unbroadcast_raw(t, target)
+
+
+def _matmul_raw(g: Array, out: Array, a: Array, b: Array, *,
+                needs: tuple[bool, ...] = (True, True)) -> tuple[Array | None, Array | None]:
+    a2 = a if a.ndim > 1 else np.reshape(a, (1, a.shape[0]))
+    b2 = b if b.ndim > 1 else np.reshape(b, (b.shape[0], 1))
+    g = np.reshape(g, _matmul_shape(a2.shape, b2.shape))
+    ga = (np.reshape(_sum_to_raw(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape), a.shape)
+          if needs[0] else None)
+    gb = (np.reshape(_sum_to_raw(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape), b.shape)
+          if needs[1] else None)
+    return ga, gb
+
+
+matmul = defop("matmul", np.matmul, _matmul_vjp, arity=(2, 2), size=_matmul_size, raw=_matmul_raw,
                doc="matrix product with batch broadcasting; a 1-D operand is a vector")
 
 
@@ -96,7 +108,7 @@ def _dot_forward(a: Array, b: Array) -> Array:
     return np.dot(a, b)
 
 
-dot = defop("dot", _dot_forward, _matmul_vjp, size=_matmul_size,
+dot = defop("dot", _dot_forward, _matmul_vjp, size=_matmul_size, raw=_matmul_raw,
             doc="np.dot of 1-D or 2-D operands: inner, matrix-vector or matrix product")
 
 
@@ -292,6 +304,9 @@ def _transpose_vjp(g: Tensor, out: Tensor, x: Tensor, *, axes: Sequence[int] | N
 
 
 transpose = defop("transpose", _transpose_forward, _transpose_vjp,
+                  raw=lambda g, out, x, *, axes=None: (
+                      np.transpose(g, None if axes is None
+                                   else _inverse([a % np.ndim(x) for a in axes])),),
                   doc="axes permuted (reversed when axes is null)")
 
 
@@ -301,6 +316,7 @@ def _swapaxes_forward(x: Array, *, axis1: Int, axis2: Int) -> Array:
 
 swapaxes = defop("swapaxes", _swapaxes_forward,
                  lambda g, out, x, *, axis1, axis2: (swapaxes(g, axis1=axis1, axis2=axis2),),
+                 raw=lambda g, out, x, *, axis1, axis2: (np.swapaxes(g, axis1, axis2),),
                  doc="two axes interchanged")
 
 

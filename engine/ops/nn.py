@@ -38,6 +38,7 @@ softmax = defop(
     lambda g, out, x, *, axis=-1: (
         out * (g - reductions.sum_(g * out, axis=axis, keepdims=True)),
     ),
+    raw=lambda g, out, x, *, axis=-1: (out * (g - np.sum(g * out, axis=axis, keepdims=True)),),
     doc="exp(x) / sum(exp(x)) along axis, computed with the max subtracted",
 )
 
@@ -52,6 +53,7 @@ log_softmax = defop(
     lambda g, out, x, *, axis=-1: (
         g - _e.exp(out) * reductions.sum_(g, axis=axis, keepdims=True),
     ),
+    raw=lambda g, out, x, *, axis=-1: (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),),
     doc="x - log(sum(exp(x))) along axis, computed with the max subtracted",
 )
 
@@ -73,9 +75,17 @@ def _softmax_cross_entropy_vjp(g: Tensor, out: Tensor, labels: Tensor, logits: T
     return _e.multiply_no_nan(-logp, g), g * (mass * _e.exp(logp) - labels)
 
 
+def _softmax_cross_entropy_raw(g: Array, out: Array, labels: Array, logits: Array, *,
+                               axis: int = -1) -> tuple[Array, Array]:
+    g = np.reshape(g, reductions.kept_dims_shape(np.shape(logits), axis))
+    logp = _log_softmax_forward(logits, axis=axis)
+    mass = np.sum(labels, axis=axis, keepdims=True)
+    return (_e.d_raw(g, -logp), g * (mass * np.exp(logp) - labels))
+
+
 softmax_cross_entropy_with_logits = defop(
     "softmax_cross_entropy_with_logits", _softmax_cross_entropy_forward,
-    _softmax_cross_entropy_vjp,
+    _softmax_cross_entropy_vjp, raw=_softmax_cross_entropy_raw,
     doc="-sum(labels * log_softmax(logits)) along axis: one loss per example",
     conventions={"labels": "need not sum to 1: d/dlogits = sum(labels) * softmax(logits) - "
                  "labels, TensorFlow's softmax - labels when they do; d/dlabels = "
@@ -93,6 +103,10 @@ sigmoid_cross_entropy_with_logits = defop(
     lambda g, out, labels, logits: (
         _e.unbroadcast(_e.multiply_no_nan(-logits, g), labels),
         _e.unbroadcast(g * (_e.sigmoid(logits) - labels), logits),
+    ),
+    raw=lambda g, out, labels, logits: (
+        _e.unbroadcast_raw(_e.d_raw(g, -logits), np.shape(labels)),
+        _e.unbroadcast_raw(g * (_e._sigmoid_forward(logits) - labels), np.shape(logits)),
     ),
     doc="elementwise logistic loss: max(x, 0) - x * z + log(1 + exp(-|x|)), x logits, z labels",
 )

@@ -47,6 +47,13 @@ def _safe(t: Tensor) -> Tensor:
     return elementwise.where(t == 0.0, 1.0, t)
 
 
+def _spread_raw(g: Array, x: Array, axis: Axes, keepdims: bool) -> Array:
+    """_spread on values."""
+    if not keepdims:
+        g = np.reshape(g, kept_dims_shape(np.shape(x), axis))
+    return np.broadcast_to(g, np.shape(x))
+
+
 def _flip(t: Tensor, axis: int) -> Tensor:
     """t reversed along `axis` (a basic-indexing view, so the VJP is indexing again)."""
     axis %= t.ndim
@@ -67,7 +74,9 @@ def _sum_vjp(g: Tensor, out: Tensor, x: Tensor, *, axis: Axes = None, keepdims: 
     return (shape.broadcast_to(g, shape=x.shape),)
 
 
-sum_ = defop("sum", _sum_forward, _sum_vjp, aliases=("reduce_sum",), doc="sum over axes")
+sum_ = defop("sum", _sum_forward, _sum_vjp, aliases=("reduce_sum",), doc="sum over axes",
+             raw=lambda g, out, x, *, axis=None, keepdims=False: (
+                 _spread_raw(g, x, axis, keepdims),))
 
 
 def _mean_forward(x: Array, *, axis: Axes = None, keepdims: Bool = False) -> Array:
@@ -78,6 +87,8 @@ mean = defop(
     "mean", _mean_forward,
     lambda g, out, x, *, axis=None, keepdims=False: (
         _spread(g, x, axis, keepdims) * (1.0 / max(reduced_count(x.shape, axis), 1)),),
+    raw=lambda g, out, x, *, axis=None, keepdims=False: (
+        _spread_raw(g, x, axis, keepdims) * (1.0 / max(reduced_count(np.shape(x), axis), 1)),),
     aliases=("reduce_mean",), doc="arithmetic mean over axes",
 )
 
@@ -140,6 +151,9 @@ logsumexp = defop(
     "logsumexp", _logsumexp_forward,
     lambda g, out, x, *, axis=None, keepdims=False: (
         _spread(g, x, axis, keepdims) * elementwise.exp(x - _kept(out, x, axis, keepdims)),),
+    raw=lambda g, out, x, *, axis=None, keepdims=False: (
+        _spread_raw(g, x, axis, keepdims)
+        * np.exp(x - (out if keepdims else np.reshape(out, kept_dims_shape(np.shape(x), axis)))),),
     aliases=("reduce_logsumexp",), doc="log(sum(exp(x))) over axes, computed stably",
 )
 

@@ -59,6 +59,7 @@ def _reshape_forward(x: Array, *, shape: Shape) -> Array:
 
 reshape = defop("reshape", _reshape_forward,
                 lambda g, out, x, *, shape: (reshape(g, shape=x.shape),),
+                raw=lambda g, out, x, *, shape: (np.reshape(g, np.shape(x)),),
                 doc="the same elements in a new shape (one dimension may be -1)")
 
 
@@ -67,6 +68,7 @@ def _ravel_forward(x: Array) -> Array:
 
 
 ravel = defop("ravel", _ravel_forward, lambda g, out, x: (reshape(g, shape=x.shape),),
+              raw=lambda g, out, x: (np.reshape(g, np.shape(x)),),
               doc="the elements as a 1-d tensor, in row-major order")
 
 
@@ -76,6 +78,7 @@ def _expand_dims_forward(x: Array, *, axis: IntOrInts) -> Array:
 
 expand_dims = defop("expand_dims", _expand_dims_forward,
                     lambda g, out, x, *, axis: (reshape(g, shape=x.shape),),
+                    raw=lambda g, out, x, *, axis: (np.reshape(g, np.shape(x)),),
                     doc="x with new axes of size 1 at the given positions of the result")
 
 
@@ -85,6 +88,7 @@ def _squeeze_forward(x: Array, *, axis: Axes = None) -> Array:
 
 squeeze = defop("squeeze", _squeeze_forward,
                 lambda g, out, x, *, axis=None: (reshape(g, shape=x.shape),),
+                raw=lambda g, out, x, *, axis=None: (np.reshape(g, np.shape(x)),),
                 doc="x without axes of size 1 (all of them, or those named)")
 
 
@@ -98,6 +102,8 @@ def _broadcast_to_size(_x: Dims, *, shape: Dims) -> int:
 
 broadcast_to = defop("broadcast_to", _broadcast_to_forward,
                      lambda g, out, x, *, shape: (elementwise.unbroadcast(g, x),),
+                     raw=lambda g, out, x, *, shape: (
+                         elementwise.unbroadcast_raw(g, np.shape(x)),),
                      size=_broadcast_to_size, doc="x broadcast to a shape")
 
 

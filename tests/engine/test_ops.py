@@ -74,3 +74,66 @@ def test_jvp_matches_reverse_mode_and_central_differences(name: str) -> None:
         assert vs_numeric.passed, (
             f"<u, Jv> {vs_numeric.analytic} vs differences {vs_numeric.numeric}"
         )
+
+
+RAW = sorted(n for n, op in OPS.items() if op.raw_vjp is not None)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", RAW)
+def test_raw_vjp_matches_the_vjp(name: str, dtype: type) -> None:
+    """The NumPy VJP (first-order passes) gives what the catalog-op VJP gives: same inputs
+    answered, same shapes and dtypes, same values, for each `needs` pattern it takes."""
+    case = CASES[name]
+    op = OPS[name]
+    for k, attrs in enumerate(case.attrs):
+        rng = np.random.default_rng(3000 + k)
+        inputs = [Tensor(x.astype(dtype) if x.dtype.kind == "f" else x) for x in case.sample(rng)]
+        out = op(*inputs, **attrs)
+        g = Tensor(rng.uniform(-1.0, 1.0, size=out.shape).astype(out.dtype))
+        patterns = [None]
+        if op.raw_needs:
+            patterns = [tuple(bool(b) for b in bits) for bits in np.ndindex(*[2] * len(inputs))]
+        for needs in patterns:
+            extra = {} if needs is None else {"needs": needs}
+            expected = op.vjp(g, out, *inputs, **extra, **attrs)
+            got = op.raw_vjp(g.value, out.value, *[x.value for x in inputs], **extra, **attrs)
+            assert len(got) == len(expected) == len(inputs)
+            for i, (e, r) in enumerate(zip(expected, got, strict=True)):
+                assert (e is None) == (r is None), f"input {i}, needs {needs}"
+                if e is None:
+                    continue
+                r = np.asarray(r)
+                assert r.shape == e.shape, f"input {i}: {r.shape} vs {e.shape}"
+                assert r.dtype == e.dtype, f"input {i}: {r.dtype} vs {e.dtype}"
+                np.testing.assert_allclose(r, np.asarray(e.value), rtol=1e-6 if dtype is np.float32
+                                           else 1e-13, atol=0, err_msg=f"input {i}")
+
+
+def test_first_order_gradients_take_the_raw_path_and_higher_orders_do_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.ops import elementwise
+
+    calls: list[int] = []
+    cos = elementwise.cos
+
+    def counted_cos(x: Tensor) -> Tensor:  # what sin's catalog-op VJP calls
+        calls.append(1)
+        return cos(x)
+
+    monkeypatch.setattr(elementwise, "cos", counted_cos)
+    sin = OPS["sin"]
+    x = Tensor(np.array([0.3, -1.2]))
+    with Tape() as tape:
+        tape.watch(x)
+        y = sin(x)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), np.cos(x.value))
+    assert calls == [], "nothing recorded the pass: sin's raw VJP answers"
+    with Tape() as outer:
+        outer.watch(x)
+        with Tape() as inner:
+            inner.watch(x)
+            y = sin(x)
+        dy = inner.gradient(y, x)  # recorded by the outer tape: catalog ops
+    assert calls == [1]
+    np.testing.assert_allclose(outer.gradient(dy, x).numpy(), -np.sin(x.value))
