@@ -277,7 +277,26 @@ class Op:
         out = tuple(Tensor(v) for v in value) if self.multi else Tensor(value)
         tapes = ACTIVE.get()
         if tapes:
-            record(tapes, self, inputs, attrs, out)
+            tape = tapes[0]
+            if len(tapes) == 1 and tape._rec and not self.multi and self.vjp is not None:
+                # One recording tape, a differentiable op: record() inlined, when no input
+                # is a variable (which the tape may have to watch first).
+                tracked = tape._tracked
+                hit = False
+                for x in inputs:
+                    if x.__class__ is not Tensor:
+                        hit = None
+                        break
+                    if id(x) in tracked:
+                        hit = True
+                if hit:
+                    tape._nodes.append((self, inputs, attrs, out))
+                    tracked[id(out)] = out
+                    tape.elements += value.size
+                else:
+                    record(tapes, self, inputs, attrs, out)
+            else:
+                record(tapes, self, inputs, attrs, out)
             accumulators = ACCUMULATORS.get()
             if accumulators:
                 push(accumulators, self, inputs, attrs, out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from .tensor import FLOATING, Tensor, Variable, as_tensor
 
 if TYPE_CHECKING:
     from .registry import Op
+
+_VALUE = operator.attrgetter("value")
 
 # The tapes whose context is open in this request/thread, outermost first. A tape removed
 # from recording (consumed in its own context) leaves this tuple.
@@ -209,104 +212,79 @@ class Tape:
 
     def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None
                   ) -> dict[int, Any]:
-        """Cotangents by id: Tensors when the pass itself is recorded, else NumPy values."""
+        """Cotangents by id. When an open tape or accumulator may see the pass (a higher-order
+        gradient), every VJP runs in catalog ops and the cotangents are Tensors. Otherwise they
+        are NumPy values and each op's raw VJP runs where it has one: no Tensor, dispatch or
+        recording per VJP op, as nothing could record them."""
+        from . import ops
         from .forward import ACCUMULATORS
 
-        if ACTIVE.get() or ACCUMULATORS.get():  # a tape or accumulator may see the VJP ops
-            return self._backward_recorded(targets, seeds)
-        return self._backward_raw(targets, seeds)
-
-    def _backward_raw(self, targets: list[Tensor], seeds: list[Tensor | None] | None
-                      ) -> dict[int, Any]:
-        """The backward pass on NumPy values, through each op's raw VJP where it has one: no
-        Tensor, dispatch or recording per VJP op, as nothing could record them."""
+        recorded = bool(ACTIVE.get() or ACCUMULATORS.get())
         grads: dict[int, Any] = {}
         for i, t in enumerate(targets):
             if t.dtype not in FLOATING:
                 continue
             s = seeds[i] if seeds is not None else None
-            seed = (np.ones_like(t.value) if s is None else s.value if s.dtype == t.dtype
-                    else np.asarray(s.value).astype(t.dtype))
+            if recorded:
+                seed: Any = (Tensor(np.ones_like(t.value)) if s is None else s
+                             if s.dtype == t.dtype else ops.cast(s, dtype=t.dtype.name))
+            else:
+                seed = (np.ones_like(t.value) if s is None else s.value if s.dtype == t.dtype
+                        else np.asarray(s.value).astype(t.dtype))
             prev = grads.get(id(t))
             grads[id(t)] = seed if prev is None else prev + seed
         if not grads:
             return grads
-        budget = BUDGET.get()
+        # A persistent tape asked inside its own context records the VJP ops on itself.
+        nodes = self._nodes[:] if recorded and self._recording else self._nodes
+        budget = None if recorded else BUDGET.get()  # recorded VJP ops count themselves
         tracked = self._tracked
         targets_ids = set(grads)  # only tracked tensors and targets can be asked for
-        for op, inputs, attrs, out in reversed(self._nodes):
-            raw = op.raw_vjp  # never set on a multi-output op
-            if raw is None:
-                if op.multi:
-                    gs = [grads.get(id(o)) for o in out]
-                    if all(g is None for g in gs):
-                        continue
-                    g: Any = tuple(np.zeros_like(o.value) if g is None else g
-                                   for g, o in zip(gs, out, strict=True))
-                else:
-                    g = grads.get(id(out))
-                    if g is None:
-                        continue
-                gin = _vjp_on_values(op, g, out, inputs, attrs, tracked)
-            else:
+        for op, inputs, attrs, out in reversed(nodes):
+            raw = None if recorded else op.raw_vjp  # never set on a multi-output op
+            if raw is not None:
                 g = grads.get(id(out))
                 if g is None:
                     continue
                 if budget is not None:  # one count per VJP, sized by its largest array
-                    budget.before_op(op.name, max(out.value.size, *[x.value.size for x in inputs]))
-                if len(inputs) == 1:  # the common unary op, without a loop
+                    budget.before_op(op.name, max(out.value.size, *[x.size for x in inputs]))
+                n = len(inputs)
+                if n == 1:  # the common unary op, without a loop
                     x = inputs[0]
                     gx = (raw(g, out.value, x.value, **attrs) if attrs
                           else raw(g, out.value, x.value))[0]
                     if gx is not None:
                         _add_gradient(grads, x, gx, tracked, targets_ids)
                     continue
-                values = [x.value for x in inputs]
+                if n == 2:
+                    x, y = inputs
+                    values: tuple[Any, ...] = (x.value, y.value)
+                else:
+                    values = tuple(map(_VALUE, inputs))
                 if op.raw_needs:
-                    needs = tuple([id(x) in tracked for x in inputs])
+                    needs = ((id(x) in tracked, id(y) in tracked) if n == 2
+                             else tuple([id(x) in tracked for x in inputs]))
                     gin = raw(g, out.value, *values, needs=needs, **attrs)
                 else:
                     gin = (raw(g, out.value, *values, **attrs) if attrs
                            else raw(g, out.value, *values))
-            for x, gx in zip(inputs, gin, strict=True):  # an arity slip fails loudly
-                if gx is not None:
-                    _add_gradient(grads, x, gx, tracked, targets_ids)
-        return grads
-
-    def _backward_recorded(self, targets: list[Tensor], seeds: list[Tensor | None] | None
-                           ) -> dict[int, Any]:
-        """The backward pass in catalog ops, so an open tape records it (higher orders)."""
-        from . import ops
-
-        grads: dict[int, Tensor] = {}
-        for i, t in enumerate(targets):
-            if t.dtype not in FLOATING:
-                continue
-            s = seeds[i] if seeds is not None else None
-            seed = (Tensor(np.ones_like(t.value)) if s is None else s if s.dtype == t.dtype
-                    else ops.cast(s, dtype=t.dtype.name))
-            _accumulate(grads, id(t), seed)
-        if not grads:
-            return grads
-        nodes = self._nodes[:] if self._recording else self._nodes  # VJP ops may land on self
-        tracked = self._tracked
-        targets_ids = set(grads)
-        for op, inputs, attrs, out in reversed(nodes):
-            if op.multi:
-                gs = [grads.get(id(o)) for o in out]
-                if all(g is None for g in gs):
-                    continue
-                g: Any = tuple(ops.zeros_like(o) if g is None else g
-                               for g, o in zip(gs, out, strict=True))
             else:
-                g = grads.get(id(out))
-                if g is None:
-                    continue
-            if op.vjp_needs:
-                needs = tuple(id(x) in tracked for x in inputs)
-                gin = op.vjp(g, out, *inputs, needs=needs, **attrs)
-            else:
-                gin = op.vjp(g, out, *inputs, **attrs)
+                if op.multi:
+                    gs = [grads.get(id(o)) for o in out]
+                    if all(g is None for g in gs):
+                        continue
+                    g = tuple((ops.zeros_like(o) if recorded else np.zeros_like(o.value))
+                              if g is None else g for g, o in zip(gs, out, strict=True))
+                else:
+                    g = grads.get(id(out))
+                    if g is None:
+                        continue
+                if recorded:
+                    gin = _vjp(op, g, out, inputs, attrs, tracked)
+                else:
+                    gt = tuple(map(Tensor, g)) if op.multi else Tensor(g)
+                    gin = [None if gx is None else gx.value
+                           for gx in _vjp(op, gt, out, inputs, attrs, tracked)]
             for x, gx in zip(inputs, gin, strict=True):  # an arity slip in a VJP fails loudly
                 if gx is not None:
                     _add_gradient(grads, x, gx, tracked, targets_ids)
@@ -416,21 +394,18 @@ class Tape:
 GradientTape = Tape
 
 
-def _vjp_on_values(op: Op, g: Any, out: Any, inputs: tuple[Tensor, ...], attrs: dict[str, Any],
-                   tracked: dict[int, Tensor]) -> list[Any]:
-    """An op without a raw VJP in the raw backward pass: its VJP in catalog ops, on values."""
-    gt = tuple(Tensor(v) for v in g) if op.multi else Tensor(g)
+def _vjp(op: Op, g: Any, out: Any, inputs: tuple[Tensor, ...], attrs: dict[str, Any],
+         tracked: dict[int, Tensor]) -> tuple[Tensor | None, ...]:
+    """The op's VJP in catalog ops."""
     if op.vjp_needs:
-        gin = op.vjp(gt, out, *inputs, needs=tuple(id(x) in tracked for x in inputs), **attrs)
-    else:
-        gin = op.vjp(gt, out, *inputs, **attrs)
-    return [None if gx is None else gx.value for gx in gin]
+        return op.vjp(g, out, *inputs, needs=tuple(id(x) in tracked for x in inputs), **attrs)
+    return op.vjp(g, out, *inputs, **attrs)
 
 
 def _add_gradient(grads: dict[int, Any], x: Tensor, gx: Any, tracked: dict[int, Tensor],
                   targets: set[int]) -> None:
-    """Add x's cotangent gx into grads, if x is one a gradient can be asked for (a tracked
-    tensor or a target; a constant's is dropped) and floating (an integer path is cut)."""
+    """Add x's cotangent gx into grads if a gradient can be asked for x (a tracked tensor or
+    a target: a constant's is dropped) and x is floating (an integer path is cut)."""
     key = id(x)
     if key in tracked or key in targets:
         prev = grads.get(key)
