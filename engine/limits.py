@@ -71,6 +71,22 @@ class Budget:
         if not self.ops & 0xFF:
             self.check_time()
 
+    def before_backward(self, nodes: int, elements: int) -> None:
+        """Count a backward pass over `nodes` tape entries, one op each, before it starts; the
+        cotangents it may hold (at most `elements`, what the tape records) must fit beside
+        the live elements."""
+        self.ops += nodes
+        limits = self.limits
+        if self.ops > limits.max_ops:
+            raise LimitError(f"more than {limits.max_ops} ops executed in this request "
+                             f"(a gradient over {nodes} recorded ops)")
+        if self.live + elements > limits.max_live_elements:
+            raise LimitError(
+                f"the gradient's cotangents ({elements} elements) would bring the live elements "
+                f"to {self.live + elements}; the limit is {limits.max_live_elements}"
+            )
+        self.check_time()
+
     def check_elements(self, what: str, elements: int) -> None:
         if elements > self.limits.max_elements_per_tensor:
             raise LimitError(

@@ -268,8 +268,10 @@ class Op:
             values = tuple(map(_VALUE, inputs))
         budget = BUDGET.get()
         if budget is not None:
-            budget.before_op(self.name, values[0].size if n == 1 and self.size is None
-                             else self.out_elements(inputs, attrs))
+            if self.size is None and (n == 1 or (n == 2 and values[0].shape == values[1].shape)):
+                budget.before_op(self.name, values[0].size)  # the common case, inline
+            else:
+                budget.before_op(self.name, self.out_elements(inputs, attrs))
         try:
             value = self.forward(*values, **attrs) if attrs else self.forward(*values)
         except Exception as exc:  # NumPy's refusals: shapes, dtypes, indices, singular matrices

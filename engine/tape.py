@@ -238,16 +238,18 @@ class Tape:
         # A persistent tape asked inside its own context records the VJP ops on itself.
         nodes = self._nodes[:] if recorded and self._recording else self._nodes
         budget = None if recorded else BUDGET.get()  # recorded VJP ops count themselves
+        if budget is not None:  # a raw VJP's arrays are no larger than its op's own
+            budget.before_backward(len(nodes), self.elements)
         tracked = self._tracked
         targets_ids = set(grads)  # only tracked tensors and targets can be asked for
-        for op, inputs, attrs, out in reversed(nodes):
+        for k, (op, inputs, attrs, out) in enumerate(reversed(nodes)):
             raw = None if recorded else op.raw_vjp  # never set on a multi-output op
             if raw is not None:
                 g = grads.get(id(out))
                 if g is None:
                     continue
-                if budget is not None:  # one count per VJP, sized by its largest array
-                    budget.before_op(op.name, max(out.value.size, *[x.size for x in inputs]))
+                if budget is not None and not k & 0xFF:
+                    budget.check_time()
                 n = len(inputs)
                 if n == 1:  # the common unary op, without a loop
                     x = inputs[0]

@@ -122,6 +122,7 @@ class Interpreter:
         self.assigned: set[str] = set()  # top-level names the program bound
         self.bound = 0  # elements held by the bindings of every open scope
         self.recorded = 0  # tape entries of tapes since reset or dropped
+        self._parts: dict[int, list[tuple[OpStmt, ...] | Stmt]] = {}  # parts() by id(block)
         self.tapes: list[Tape] = []  # the tapes bound in every open scope
         self._warnings: dict[tuple[Any, ...], dict[str, Any]] = {}
 
@@ -137,24 +138,79 @@ class Interpreter:
 
     def exec_block(self, block: Sequence[Stmt], scope: Scope) -> Step[None]:
         budget = self.budget
-        for stmt in block:
-            live = self.bound
-            for t in self.tapes:
-                live += t.elements
-            budget.live = live
+        for part in self.parts(block):
+            if part.__class__ is tuple:
+                self.run_ops(part, scope)  # type: ignore[arg-type]
+                continue
+            stmt: Stmt = part  # type: ignore[assignment]
+            self.set_live()
             try:
                 if monotonic() > budget.deadline:
                     budget.check_time()
-                if stmt.__class__ is OpStmt and not stmt.op.multi:  # the common statement, inline
-                    result = stmt.op(*self.args(stmt.args, scope), **stmt.attrs)
-                    self.bind(scope, stmt.out[0], result)
-                    continue
                 nested = self.exec(stmt, scope)
                 if nested is not None:
                     yield nested
             except EngineError as err:
                 err.at(stmt.pointer)  # keeps an inner pointer if one is already set
                 raise
+
+    def parts(self, block: Sequence[Stmt]) -> list[tuple[OpStmt, ...] | Stmt]:
+        """The block cut into runs of single-output op statements (run by run_ops, without a
+        step each) and the other statements one by one; worked out once per block."""
+        parts = self._parts.get(id(block))
+        if parts is None:
+            parts, run = [], []
+            for stmt in block:
+                if stmt.__class__ is OpStmt and not stmt.op.multi:  # type: ignore[attr-defined]
+                    run.append(stmt)
+                    continue
+                if run:
+                    parts.append(tuple(run))
+                    run = []
+                parts.append(stmt)
+            if run:
+                parts.append(tuple(run))
+            self._parts[id(block)] = parts  # the parsed request outlives this run: ids hold
+        return parts
+
+    def set_live(self) -> None:
+        """Tell the budget the elements held now: bindings and every open tape's entries."""
+        live = self.bound
+        for t in self.tapes:
+            live += t.elements
+        self.budget.live = live
+
+    def run_ops(self, stmts: tuple[OpStmt, ...], scope: Scope) -> None:
+        """Run single-output op statements: the interpreter's hot path, inline."""
+        budget = self.budget
+        values = scope.vars
+        top = scope is self.top
+        tapes = self.tapes
+        for stmt in stmts:
+            live = self.bound  # set_live(), inline
+            for t in tapes:
+                live += t.elements
+            budget.live = live
+            try:
+                if monotonic() > budget.deadline:
+                    budget.check_time()
+                args = []
+                for a in stmt.args:
+                    if a.__class__ is Const:
+                        args.append(a.value)  # type: ignore[union-attr]
+                    else:
+                        v = values.get(a.name)  # type: ignore[union-attr]
+                        args.append(v if v is not None else self.read(a, scope))  # type: ignore[arg-type]
+                result = stmt.op(*args, **stmt.attrs) if stmt.attrs else stmt.op(*args)
+            except EngineError as err:
+                err.at(stmt.pointer)
+                raise
+            name = stmt.out[0]
+            old = values.get(name)
+            values[name] = result
+            self.bound += result.value.size - (0 if old is None else old.value.size)
+            if top:
+                self.assigned.add(name)
 
     def exec(self, stmt: Stmt, scope: Scope) -> Step[None] | None:
         """Run a simple statement; for a compound one, return the step that runs it."""
@@ -482,6 +538,23 @@ class Interpreter:
                 f"this loop would run {count} iterations, {budget.iterations} have run before it; "
                 f"the limit is {limit} loop iterations in this request"
             )
+        parts = self.parts(body)
+        if len(parts) == 1 and parts[0].__class__ is tuple and not self.can_return(stmt):
+            # A body of op statements only, its iterations counted in advance (the check
+            # above): no step per iteration; run_ops checks the time before each statement.
+            budget.iterations += count
+            ops: tuple[OpStmt, ...] = parts[0]  # type: ignore[assignment]
+            if any(var in stmt.out or any(a.__class__ is Name and a.name == var  # type: ignore[union-attr]
+                                          for a in stmt.args) for stmt in ops):
+                for i in range(start, stop, step):
+                    self.bind(scope, var, Tensor(np.int64(i)))
+                    self.run_ops(ops, scope)
+            else:  # the body never names the loop variable: bound once, to its last value
+                for _ in range(count):
+                    self.run_ops(ops, scope)
+                if count:
+                    self.bind(scope, var, Tensor(np.int64(start + (count - 1) * step)))
+            return
         for i in range(start, stop, step):
             budget.tick_iteration()
             self.bind(scope, var, Tensor(np.int64(i)))

@@ -489,3 +489,38 @@ def test_broadcasting_bomb_is_refused_before_numpy_allocates(op: str) -> None:
         run_program(request)
     assert (e.value.code, e.value.pointer) == ("limit_exceeded", "/program/2")
     assert "1000000000000 elements" in str(e.value)
+
+
+CHAIN = [
+    {"tape": "t", "watch": ["x"], "body": [
+        {"op": "identity", "args": ["x"], "out": "y"},
+        {"for": "i", "range": 40, "body": [{"op": "sin", "args": ["y"], "out": "y"}]},
+    ]},
+    {"gradient": "t", "target": "y", "sources": "x", "out": "g"},
+]  # fmt: skip
+
+
+def test_a_gradient_counts_its_backward_pass_before_running_it() -> None:
+    result = run(CHAIN, {"x": 0.5}, ["g"])
+    assert result.stats["ops_executed"] == 41 + 41  # 41 forward ops, one VJP per tape entry
+    run(CHAIN, {"x": 0.5}, ["g"], Limits(max_ops=82))
+    err = refused(CHAIN, "limit_exceeded", "/program/1", {"x": 0.5}, limits=Limits(max_ops=81))
+    assert "41 recorded ops" in str(err)
+
+
+def test_a_gradient_refuses_cotangents_that_would_pass_the_live_limit() -> None:
+    # 41 entries of 10 elements on the tape and ~20 bound: the cotangents need 410 more.
+    x = [0.5] * 10
+    run(CHAIN, {"x": x}, ["g"], Limits(max_live_elements=1000))
+    err = refused(CHAIN, "limit_exceeded", "/program/1", {"x": x},
+                  limits=Limits(max_live_elements=800))
+    assert "cotangents" in str(err)
+
+
+def test_the_loop_variable_keeps_its_last_value_when_the_body_never_names_it() -> None:
+    program = [{"for": "i", "range": [2, 11, 3], "body": [
+        {"op": "add", "args": ["acc", 1.0], "out": "acc"}]}]  # fmt: skip
+    result = run(program, {"acc": 0.0}, ["i", "acc"])
+    assert (value(result, "i"), value(result, "acc")) == (8, 3.0)
+    empty = [{"for": "i", "range": [5, 5], "body": [{"op": "add", "args": [1.0, 1.0], "out": "z"}]}]
+    refused(empty, "unknown_name", "/outputs/0", outputs=["i"])
