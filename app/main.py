@@ -92,8 +92,8 @@ class ServiceMiddleware:
             elapsed = time.perf_counter() - start
             template = _route_template(scope)
             method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            metrics.HTTP_REQUESTS.labels(route=template, method=method, status=str(status)).inc()
-            metrics.HTTP_LATENCY.labels(route=template, method=method).observe(elapsed)
+            metrics.child(metrics.HTTP_REQUESTS, template, method, str(status)).inc()
+            metrics.child(metrics.HTTP_LATENCY, template, method).observe(elapsed)
             log.info(
                 "request",
                 extra={

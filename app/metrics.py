@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -58,6 +60,20 @@ REJECTED = Counter(
 IN_PROGRESS = Gauge(
     "gradtape_evaluations_in_progress", "Evaluations admitted (running or queued for a core)."
 )
+
+
+def child(metric: Any, *values: str) -> Any:
+    """metric.labels(*values), remembered: a request's labels repeat, and labels() costs
+    several microseconds (validation and a lock) where a dict lookup costs a tenth of one."""
+    key = (id(metric), values)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*values)
+    return found
+
+
+# Bounded: route templates, methods, statuses and problem codes are finite sets.
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
 
 
 def render(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:

@@ -170,7 +170,7 @@ def render(
     status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> Response:
     """The problem+json response; counts the rejection by code."""
-    metrics.REJECTED.labels(code=body["code"]).inc()
+    metrics.child(metrics.REJECTED, body["code"]).inc()
     return Response(
         orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {})
     )

@@ -8,21 +8,16 @@ reverse mode nest either way (forward-over-reverse gives Hessian-vector products
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import OpError
-from .tape import Tape, _flatten, _unflatten
+from .tape import ACCUMULATORS, Tape, _flatten, _unflatten
 from .tensor import FLOATING, Tensor, as_tensor
 
 if TYPE_CHECKING:
     from .registry import Op
-
-ACCUMULATORS: ContextVar[tuple[ForwardAccumulator, ...]] = ContextVar(
-    "gradtape_accumulators", default=()
-)
 
 
 class ForwardAccumulator:

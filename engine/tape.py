@@ -16,9 +16,15 @@ from .limits import BUDGET
 from .tensor import FLOATING, Tensor, Variable, as_tensor
 
 if TYPE_CHECKING:
+    from .forward import ForwardAccumulator
     from .registry import Op
 
 _VALUE = operator.attrgetter("value")
+
+# The forward accumulators (engine.forward) whose context is open, outermost first.
+ACCUMULATORS: ContextVar[tuple[ForwardAccumulator, ...]] = ContextVar(
+    "gradtape_accumulators", default=()
+)
 
 # The tapes whose context is open in this request/thread, outermost first. A tape removed
 # from recording (consumed in its own context) leaves this tuple.
@@ -190,11 +196,11 @@ class Tape:
         """
         _check_unconnected(unconnected_gradients)
         self._claim()
-        targets = [as_tensor(t) for t in _flatten(target)]
-        flat_sources = list(_flatten(sources))
+        targets = [as_tensor(t) for t in _flat(target)]
+        flat_sources = _flat(sources)
         seeds = None
         if output_gradients is not None:
-            seeds = [None if s is None else as_tensor(s) for s in _flatten(output_gradients)]
+            seeds = [None if s is None else as_tensor(s) for s in _flat(output_gradients)]
             if len(seeds) != len(targets):
                 raise OpError(f"{len(seeds)} output_gradients for {len(targets)} targets",
                               code="shape_mismatch")
@@ -208,7 +214,7 @@ class Tape:
         finally:
             if not self.persistent:
                 self._reset_state()
-        return _unflatten(sources, iter(result))
+        return _shaped(sources, result)
 
     def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None
                   ) -> dict[int, Any]:
@@ -216,10 +222,9 @@ class Tape:
         gradient), every VJP runs in catalog ops and the cotangents are Tensors. Otherwise they
         are NumPy values and each op's raw VJP runs where it has one: no Tensor, dispatch or
         recording per VJP op, as nothing could record them."""
-        from . import ops
-        from .forward import ACCUMULATORS
-
         recorded = bool(ACTIVE.get() or ACCUMULATORS.get())
+        if recorded:
+            from . import ops
         grads: dict[int, Any] = {}
         for i, t in enumerate(targets):
             if t.dtype not in FLOATING:
@@ -228,9 +233,11 @@ class Tape:
             if recorded:
                 seed: Any = (Tensor(np.ones_like(t.value)) if s is None else s
                              if s.dtype == t.dtype else ops.cast(s, dtype=t.dtype.name))
+            elif s is None:
+                v = t.value
+                seed = v.dtype.type(1) if not v.ndim else np.ones_like(v)
             else:
-                seed = (np.ones_like(t.value) if s is None else s.value if s.dtype == t.dtype
-                        else np.asarray(s.value).astype(t.dtype))
+                seed = s.value if s.dtype == t.dtype else np.asarray(s.value).astype(t.dtype)
             prev = grads.get(id(t))
             grads[id(t)] = seed if prev is None else prev + seed
         if not grads:
@@ -294,8 +301,6 @@ class Tape:
 
     def _collect(self, grads: dict[int, Tensor], targets: list[Tensor], sources: list[Any],
                  unconnected: str) -> list[Tensor | None]:
-        from . import ops
-
         out: list[Tensor | None] = []
         self.last_unconnected = []
         for i, s in enumerate(sources):
@@ -308,10 +313,13 @@ class Tape:
                 continue
             if not isinstance(g, Tensor):  # a value from the raw backward pass
                 g = Tensor(g)
-            if g.dtype != s.dtype:
-                g = ops.cast(g, dtype=s.dtype.name)
-            if g.shape != s.shape:  # a target that is also a source, broadcast onto it
-                g = ops.broadcast_to(g, shape=s.shape)
+            if g.dtype != s.dtype or g.shape != s.shape:
+                from . import ops
+
+                if g.dtype != s.dtype:
+                    g = ops.cast(g, dtype=s.dtype.name)
+                if g.shape != s.shape:  # a target that is also a source, broadcast onto it
+                    g = ops.broadcast_to(g, shape=s.shape)
             out.append(g)
         return out
 
@@ -390,7 +398,7 @@ class Tape:
         finally:
             if not self.persistent:
                 self._reset_state()
-        return _unflatten(sources, iter(out))
+        return _shaped(sources, out)
 
 
 GradientTape = Tape
@@ -431,6 +439,15 @@ def _check_unconnected(value: str) -> None:
         raise ValueError(f"unconnected_gradients must be 'none' or 'zero', not {value!r}")
 
 
+def _flat(x: Any) -> list[Any]:
+    """list(_flatten(x)), without a generator for the usual one tensor or flat list."""
+    if isinstance(x, Tensor):
+        return [x]
+    if isinstance(x, list | tuple) and not any(isinstance(i, list | tuple | dict) for i in x):
+        return list(x)
+    return list(_flatten(x))
+
+
 def _flatten(x: Any) -> Iterator[Any]:
     if isinstance(x, list | tuple):
         for item in x:
@@ -440,6 +457,16 @@ def _flatten(x: Any) -> Iterator[Any]:
             yield from _flatten(x[key])
     else:
         yield x
+
+
+def _shaped(structure: Any, flat: list[Any]) -> Any:
+    """_unflatten(structure, iter(flat)), without a generator for a flat list."""
+    if isinstance(structure, list | tuple):
+        if not any(isinstance(i, list | tuple | dict) for i in structure):
+            return type(structure)(flat)
+    elif not isinstance(structure, dict):
+        return flat[0]
+    return _unflatten(structure, iter(flat))
 
 
 def _unflatten(structure: Any, flat: Iterator[Any]) -> Any:

@@ -263,7 +263,7 @@ def render(encoded: dict[str, Any], msgpack_out: bool) -> Response:
 
 def count(seconds: float, outcome: str, ops: int | None) -> None:
     """Record one evaluation in the metrics and in the request's log line."""
-    metrics.PROGRAMS.labels(outcome=outcome).inc()
+    metrics.child(metrics.PROGRAMS, outcome).inc()
     metrics.EVALUATION_SECONDS.observe(seconds)
     if ops is not None:
         metrics.OPS_EXECUTED.inc(ops)

@@ -84,3 +84,16 @@ def test_cors_when_origins_are_configured(make_client: Callable[..., TestClient]
     assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
     other = client.get("/healthz", headers={"origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_log_times_read_as_datetime_writes_them() -> None:
+    import random
+    from datetime import UTC, datetime
+
+    from app.logging import _timestamp
+
+    rng = random.Random(5)
+    times = [rng.uniform(1.7e9, 1.8e9) for _ in range(20_000)]
+    times += [1.7e9, 1.7e9 + 0.9999996, 1.7e9 + 0.0005, 1.7e9 + 0.9995]  # carries and halves
+    for t in times:
+        assert _timestamp(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
