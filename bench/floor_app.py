@@ -3,7 +3,8 @@
 `POST /json` parses the body with orjson and dumps it again; `POST /b64` does the same and also
 decodes every base64 tensor to bytes and encodes it again, with the service's own base64 codec
 (pybase64); `POST /raw` echoes the raw bytes (for msgpack bodies). No validation, no engine: what
-any service on the same stack spends just to read and write the same payload.
+any service on the same stack spends just to read and write the same payload (with the
+service's allocator setting, see below).
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ import orjson
 import pybase64
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+
+from app.memory import keep_freed_memory
+
+# The service's own allocator setting (GRADTAPE_MALLOC_KEEP_MB's default): without it, glibc
+# serves each 8 MB body from a fresh mmap or trims it back, and this floor's time for the same
+# echo swings between about 4 and 12 ms from one run to the next.
+keep_freed_memory(64 * 1024 * 1024)
 
 app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 

@@ -112,6 +112,31 @@ def test_tutorial_example_over_the_wire(server: Server) -> None:
     assert outputs["dz_dy"] == {"dtype": "float64", "shape": [], "data": 8.0}
 
 
+def test_msgpack_answers_over_the_wire_with_the_tensor_bytes_whole(server: Server) -> None:
+    import msgpack
+    import numpy as np
+
+    x = np.random.default_rng(3).standard_normal((300, 200))  # 480 kB: a piece of its own
+    body = msgpack.packb({
+        "inputs": {"x": {"bytes": x.tobytes(), "dtype": "float64", "shape": [300, 200]}},
+        "program": [
+            {"tape": "t", "watch": ["x"], "body": [
+                {"op": "multiply", "args": ["x", "x"], "out": "y"},
+                {"op": "sum", "args": ["y"], "out": "s"}]},
+            {"gradient": "t", "target": "s", "sources": "x", "out": "g"},
+        ],
+        "outputs": ["g", "s"],
+    }, use_bin_type=True)  # fmt: skip
+    r = httpx.post(server.url + "/v1/run", content=body, timeout=30,
+                   headers={"content-type": "application/msgpack", "accept": "application/msgpack"})
+    assert r.status_code == 200, r.text
+    assert int(r.headers["content-length"]) == len(r.content)
+    out = msgpack.unpackb(r.content)["outputs"]
+    g = np.frombuffer(out["g"]["bytes"], "<f8").reshape(out["g"]["shape"])
+    np.testing.assert_allclose(g, 2 * x, rtol=1e-15)
+    assert np.frombuffer(out["s"]["bytes"], "<f8")[0] == np.sum(x * x)
+
+
 def test_chunked_body_over_the_limit_is_413(tmp_path: Path) -> None:
     s = start_server(tmp_path, GRADTAPE_MAX_BODY_BYTES="1000")
     try:

@@ -248,9 +248,11 @@ def _multiply_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor, *,
 
 def _multiply_raw(g: Array, out: Array, x: Array, y: Array, *,
                   needs: tuple[bool, bool] = (True, True)) -> tuple[Array | None, ...]:
-    if x is y and needs[0]:
+    if x is y and needs[0]:  # x * x: both cotangents at once, 2 g x, in one product's array
         d = d_raw(g, x)
-        return d, d
+        if isinstance(d, np.ndarray) and d.base is None and d.flags.writeable:
+            return np.multiply(d, 2, out=d), None  # d is this call's own array
+        return d * 2, None
     return (unbroadcast_raw(d_raw(g, y), x.shape) if needs[0] else None,
             unbroadcast_raw(d_raw(g, x), y.shape) if needs[1] else None)
 
