@@ -226,6 +226,14 @@ class Op:
     # test checks it against `vjp` for every op that has one.
     raw_vjp: Callable[..., tuple[Any, ...]] | None = None
     raw_needs: bool = False
+    # Facts __call__ reads on every application, worked out once in __post_init__.
+    most_inputs: int = field(init=False)  # max_inputs, or no limit
+    recordable: bool = field(init=False)  # differentiable, one output: recorded inline
+
+    def __post_init__(self) -> None:
+        most = self.max_inputs if self.max_inputs is not None else 2**62
+        object.__setattr__(self, "most_inputs", most)
+        object.__setattr__(self, "recordable", self.vjp is not None and not self.multi)
 
     @property
     def differentiable(self) -> bool:
@@ -233,7 +241,7 @@ class Op:
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         n = len(args)
-        if n < self.min_inputs or (self.max_inputs is not None and n > self.max_inputs):
+        if not self.min_inputs <= n <= self.most_inputs:
             raise OpError(f"{self.name} takes {self.arity_text()} inputs, got {n}",
                           code="bad_arity")
         if attrs and not attrs.keys() <= self.attrs.keys():
@@ -280,7 +288,7 @@ class Op:
         tapes = ACTIVE.get()
         if tapes:
             tape = tapes[0]
-            if len(tapes) == 1 and tape._rec and not self.multi and self.vjp is not None:
+            if self.recordable and tape._rec and len(tapes) == 1:
                 # One recording tape, a differentiable op: record() inlined, when no input
                 # is a variable (which the tape may have to watch first).
                 tracked = tape._tracked

@@ -249,16 +249,19 @@ class Tape:
             budget.before_backward(len(nodes), self.elements)
         tracked = self._tracked
         targets_ids = set(grads)  # only tracked tensors and targets can be asked for
-        for k, (op, inputs, attrs, out) in enumerate(reversed(nodes)):
+        k = 0  # raw VJPs run, for a look at the clock every 256
+        for op, inputs, attrs, out in reversed(nodes):
             raw = None if recorded else op.raw_vjp  # never set on a multi-output op
             if raw is not None:
                 g = grads.get(id(out))
                 if g is None:
                     continue
-                if budget is not None and not k & 0xFF:
-                    budget.check_time()
+                if budget is not None:
+                    k += 1
+                    if not k & 0xFF:
+                        budget.check_time()
                 n = len(inputs)
-                if n == 1:  # the common unary op, without a loop
+                if n == 1:  # the common shapes, without a loop
                     x = inputs[0]
                     gx = (raw(g, out.value, x.value, **attrs) if attrs
                           else raw(g, out.value, x.value))[0]
@@ -267,16 +270,23 @@ class Tape:
                     continue
                 if n == 2:
                     x, y = inputs
-                    values: tuple[Any, ...] = (x.value, y.value)
-                else:
-                    values = tuple(map(_VALUE, inputs))
+                    if op.raw_needs:
+                        gx, gy = raw(g, out.value, x.value, y.value,
+                                     needs=(id(x) in tracked, id(y) in tracked), **attrs)
+                    else:
+                        gx, gy = (raw(g, out.value, x.value, y.value, **attrs) if attrs
+                                  else raw(g, out.value, x.value, y.value))
+                    if gx is not None:
+                        _add_gradient(grads, x, gx, tracked, targets_ids)
+                    if gy is not None:
+                        _add_gradient(grads, y, gy, tracked, targets_ids)
+                    continue
+                values = tuple(map(_VALUE, inputs))
                 if op.raw_needs:
-                    needs = ((id(x) in tracked, id(y) in tracked) if n == 2
-                             else tuple([id(x) in tracked for x in inputs]))
-                    gin = raw(g, out.value, *values, needs=needs, **attrs)
+                    gin = raw(g, out.value, *values,
+                              needs=tuple([id(x) in tracked for x in inputs]), **attrs)
                 else:
-                    gin = (raw(g, out.value, *values, **attrs) if attrs
-                           else raw(g, out.value, *values))
+                    gin = raw(g, out.value, *values, **attrs)
             else:
                 if op.multi:
                     gs = [grads.get(id(o)) for o in out]
