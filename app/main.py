@@ -207,6 +207,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Gradients over HTTP: tf.GradientTape semantics on a NumPy reverse-mode tape.",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry looks for configured providers on every request;
+        # the service's own observability is Prometheus and JSON logs (GRADTAPE_OTEL=true
+        # turns FastAPI's back on, for a deployment that configures OpenTelemetry).
+        telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False},
     )
     if settings is not get_settings():
         app.dependency_overrides[get_settings] = lambda: settings

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     api_key: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    otel: bool = False  # FastAPI's native OpenTelemetry instrumentation
 
     # ----- HTTP layer -----
     max_body_bytes: int = Field(default=64 * MIB, ge=1)

@@ -67,3 +67,14 @@ def test_bad_values_are_refused() -> None:
         Settings(max_concurrency=0)
     with pytest.raises(ValueError):
         Settings(log_level="chatty")
+
+
+def test_fastapi_opentelemetry_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.main import create_app
+
+    monkeypatch.delenv("GRADTAPE_OTEL", raising=False)
+    assert Settings().otel is False
+    assert create_app(Settings())._native_telemetry.enabled() is False
+    monkeypatch.setenv("GRADTAPE_OTEL", "true")
+    assert Settings().otel is True
+    assert create_app(Settings())._native_telemetry.config["tracing"] is True
