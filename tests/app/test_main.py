@@ -97,3 +97,10 @@ def test_log_times_read_as_datetime_writes_them() -> None:
     times += [1.7e9, 1.7e9 + 0.9999996, 1.7e9 + 0.0005, 1.7e9 + 0.9995]  # carries and halves
     for t in times:
         assert _timestamp(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+def test_cors_headers_on_evaluation_answers_too(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(cors_origins=["https://a.example"])
+    for body in (TUTORIAL, {"program": "nope"}):  # an answer and a problem
+        response = client.post("/v1/run", json=body, headers={"origin": "https://a.example"})
+        assert response.headers["access-control-allow-origin"] == "https://a.example"
