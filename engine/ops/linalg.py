@@ -72,6 +72,8 @@ def _matmul_size(sa: ShapeT, sb: ShapeT) -> int:
 
 def _matmul_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor, *,
                 needs: tuple[bool, ...] = (True, True)) -> tuple[Tensor | None, Tensor | None]:
+    if a.ndim <= 2 and b.ndim <= 2:  # no batch: the products themselves, nothing reshaped
+        return _plain_products(g, a, b, needs, matmul, transpose, outer)
     # A 1-D operand is a row (a) or a column (b) whose added axis is dropped from the output.
     a2 = a if a.ndim > 1 else shape.reshape(a, shape=(1, a.shape[0]))
     b2 = b if b.ndim > 1 else shape.reshape(b, shape=(b.shape[0], 1))
@@ -85,8 +87,23 @@ def _sum_to_raw(t: Array, target: ShapeT) -> Array:
     return elementwise.unbroadcast_raw(t, target)
 
 
+def _plain_products(g: Any, a: Any, b: Any, needs: tuple[bool, ...], mm: Any, tr: Any,
+                    outer_: Any) -> tuple[Any, Any]:
+    """The VJP of a @ b for operands of rank 1 or 2, with the given product, transpose and
+    outer product (catalog ops on Tensors, or NumPy's on values)."""
+    if a.ndim == 2 and b.ndim == 2:  # (m, k) @ (k, n)
+        return (mm(g, tr(b)) if needs[0] else None), (mm(tr(a), g) if needs[1] else None)
+    if a.ndim == 2:  # (m, k) @ (k,) -> (m,)
+        return (outer_(g, b) if needs[0] else None), (mm(g, a) if needs[1] else None)
+    if b.ndim == 2:  # (k,) @ (k, n) -> (n,)
+        return (mm(b, g) if needs[0] else None), (outer_(a, g) if needs[1] else None)
+    return (g * b if needs[0] else None), (g * a if needs[1] else None)  # (k,) @ (k,) -> ()
+
+
 def _matmul_raw(g: Array, out: Array, a: Array, b: Array, *,
                 needs: tuple[bool, ...] = (True, True)) -> tuple[Array | None, Array | None]:
+    if a.ndim <= 2 and b.ndim <= 2:
+        return _plain_products(g, a, b, needs, np.matmul, np.transpose, np.outer)
     a2 = a if a.ndim > 1 else np.reshape(a, (1, a.shape[0]))
     b2 = b if b.ndim > 1 else np.reshape(b, (b.shape[0], 1))
     g = np.reshape(g, _matmul_shape(a2.shape, b2.shape))

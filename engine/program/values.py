@@ -171,6 +171,8 @@ def _may_hide_big_ints(array: np.ndarray, data: Any) -> bool:
     such an integer, so the slow path looks (legitimate floats that large are rare)."""
     if array.dtype.kind != "f" or not array.size or isinstance(data, np.ndarray):
         return False
+    if array.size <= 64:  # a few numbers: Python's comparisons beat NumPy's call overhead
+        return any(_TWO_63 <= abs(v) < math.inf for v in array.ravel().tolist())
     with np.errstate(invalid="ignore"):
         big = np.abs(array) >= _TWO_63
     return bool(big.any()) and bool(np.isfinite(array[big]).any())

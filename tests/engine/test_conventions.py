@@ -139,6 +139,8 @@ SHAPE_FAMILIES = [
     ("matmul", [(4,), (2, 4, 3)], {}),
     ("matmul", [(2, 3, 4), (4,)], {}),
     ("matmul", [(3, 4), (2, 4, 5)], {}),
+    ("matmul", [(4,), (4, 3)], {}),
+    ("matmul", [(2, 3), (3, 4)], {}),
     ("dot", [(3, 4), (4,)], {}),
     ("dot", [(4,), (4,)], {}),
     ("dot", [(2, 3), (3, 4)], {}),
@@ -168,6 +170,24 @@ def test_shape_family_matches_central_differences(name: str, shapes: list[tuple[
         np.testing.assert_allclose(OPS[name](*inputs, **attrs).value,
                                    expected(*inputs, **attrs), rtol=1e-12)
     check_grads(lambda *xs: OPS[name](*xs, **attrs), inputs, order=2, rng=rng)
+
+
+@pytest.mark.parametrize(("name", "shapes", "attrs"),
+                         [f for f in SHAPE_FAMILIES if OPS[f[0]].raw_vjp is not None],
+                         ids=lambda v: str(v) if isinstance(v, str) else "")
+def test_shape_family_raw_vjp_matches_the_vjp(name: str, shapes: list[tuple[int, ...]],
+                                              attrs: dict[str, Any]) -> None:
+    rng = np.random.default_rng(8)
+    op = OPS[name]
+    inputs = [Tensor(rng.uniform(0.5, 1.5, size=s)) for s in shapes]
+    out = op(*inputs, **attrs)
+    g = Tensor(rng.standard_normal(out.shape))
+    extra = {"needs": (True,) * len(inputs)} if op.raw_needs else {}
+    expected = op.vjp(g, out, *inputs, **extra, **attrs)
+    got = op.raw_vjp(g.value, out.value, *[x.value for x in inputs], **extra, **attrs)
+    for e, r in zip(expected, got, strict=True):
+        assert np.shape(r) == e.shape
+        np.testing.assert_allclose(r, e.value, rtol=1e-13, atol=0)
 
 
 @pytest.mark.parametrize("b_shape", [(3,), (2, 3, 1), (3, 4)])
