@@ -38,7 +38,7 @@ def unbroadcast(g: Tensor, like: Tensor) -> Tensor:
 
 def _multiply_no_nan_forward(x: Array, y: Array) -> Array:
     r = x * y
-    if y.ndim and not any(y.strides) and y.flat[0] != 0:
+    if y.ndim and y.size and not any(y.strides) and y.flat[0] != 0:
         return r  # y is one nonzero number broadcast (a seed of ones): nothing to zero
     # One pass without a temporary: a sum is finite only if every term is (an overflowing sum
     # of finite terms just takes the exact path needlessly).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import OPS, Tape, Tensor
+from engine import OPS, EngineError, Tape, Tensor
 from engine.gradcheck import check_grads, check_jvp
 
 from .cases import load_cases
@@ -137,3 +137,43 @@ def test_first_order_gradients_take_the_raw_path_and_higher_orders_do_not(
         dy = inner.gradient(y, x)  # recorded by the outer tape: catalog ops
     assert calls == [1]
     np.testing.assert_allclose(outer.gradient(dy, x).numpy(), -np.sin(x.value))
+
+
+SHAPES = [(), (1,), (3,), (2, 1), (2, 3), (0,), (2, 0), (1, 3)]
+DTYPES = [np.float64, np.float32, np.float16, np.int64]
+BINARY_RAW = sorted(n for n in RAW if OPS[n].min_inputs == OPS[n].max_inputs == 2
+                    and not OPS[n].attrs and n not in ("matmul", "dot"))
+
+
+@pytest.mark.parametrize("name", BINARY_RAW)
+def test_raw_binary_vjps_match_across_broadcasts_empties_and_dtypes(name: str) -> None:
+    """Every pair of shapes that broadcast (empty ones included) and of dtypes: the raw VJP
+    answers as the catalog-op VJP does, or fails as it does."""
+    op = OPS[name]
+    rng = np.random.default_rng(4000)
+    checked = 0
+    for sa in SHAPES:
+        for sb in SHAPES:
+            for da in DTYPES:
+                for db in DTYPES:
+                    a = Tensor(rng.uniform(1.0, 3.0, size=sa).astype(da))
+                    b = Tensor(rng.uniform(1.0, 3.0, size=sb).astype(db))
+                    try:
+                        out = op(a, b)
+                    except EngineError:
+                        continue  # shapes that do not broadcast, labels unlike logits
+                    if out.dtype.kind != "f":
+                        continue
+                    g = Tensor(rng.uniform(-1.0, 1.0, size=out.shape).astype(out.dtype))
+                    extra = {"needs": (True, True)} if op.raw_needs else {}
+                    expected = op.vjp(g, out, a, b, **extra)
+                    got = op.raw_vjp(g.value, out.value, a.value, b.value, **extra)
+                    for e, r in zip(expected, got, strict=True):
+                        assert (e is None) == (r is None)
+                        if e is not None:
+                            where = f"{sa} {da.__name__}, {sb} {db.__name__}"
+                            assert np.shape(r) == e.shape, where
+                            assert np.asarray(r).dtype == e.dtype, where
+                            np.testing.assert_allclose(r, e.value, rtol=1e-3, err_msg=where)
+                    checked += 1
+    assert checked > 100

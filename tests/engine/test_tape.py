@@ -348,3 +348,17 @@ def test_dividing_by_an_integer_tensor_keeps_the_gradient(recorded: bool) -> Non
         if recorded:  # asked inside the context: the catalog-op VJP, recorded
             assert float(tape.gradient(y, x)) == 0.5
     assert float(tape.gradient(y, x)) == 0.5  # outside: the raw VJP
+
+
+@pytest.mark.parametrize("shape", [(0,), (2, 0)])
+def test_gradients_of_empty_tensors_are_empty(shape: tuple[int, ...]) -> None:
+    x = tf.constant(np.zeros(shape))
+    for recorded in (False, True):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y = ops.multiply(x, x) * 2.0 + ops.multiply(x, tf.constant(3.0))
+            if recorded:
+                g = tape.gradient(y, x)
+        if not recorded:
+            g = tape.gradient(y, x)
+        assert g.shape == shape and g.dtype == np.float64
