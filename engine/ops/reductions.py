@@ -18,7 +18,7 @@ def kept_dims_shape(in_shape: tuple[int, ...], axis: int | tuple[int, ...] | Non
                     ) -> tuple[int, ...]:
     """in_shape with the reduced axes kept as size 1 (the shape of keepdims=True)."""
     n = len(in_shape)
-    if axis is None:
+    if axis is None or n == 0:  # (NumPy takes axis 0 or -1 of a rank-0 array: itself)
         return (1,) * n
     axes = {a % n for a in ((axis,) if isinstance(axis, int) else axis)}
     return tuple(1 if i in axes else d for i, d in enumerate(in_shape))

@@ -362,3 +362,15 @@ def test_gradients_of_empty_tensors_are_empty(shape: tuple[int, ...]) -> None:
         if not recorded:
             g = tape.gradient(y, x)
         assert g.shape == shape and g.dtype == np.float64
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_sum_of_a_scalar_over_axis_0_differentiates_at_every_order(axis: int) -> None:
+    x = tf.constant(2.0)  # NumPy takes axis 0 (or -1) of a rank-0 array as the array itself
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            y = ops.sum_(x, axis=axis) * x
+        dy = inner.gradient(y, x)  # recorded: the catalog-op VJP
+    assert float(dy) == 4.0 and float(outer.gradient(dy, x)) == 2.0
