@@ -415,3 +415,43 @@ def test_random_op_gradients_raise_only_engine_errors(data: st.DataObject) -> No
             ],
         }
     )
+
+
+def _outcome(request: dict[str, Any]) -> tuple[str, Any]:
+    try:
+        result = run_program(request, LIMITS)
+    except EngineError as err:
+        return "refused", err.code
+    return "ran", {k: None if t is None else np.asarray(t.value) for k, t in result.outputs.items()}
+
+
+@settings(FUZZ, max_examples=GRADIENT_EXAMPLES)
+@given(st.data())
+def test_raw_and_recorded_first_order_gradients_agree(data: st.DataObject) -> None:
+    """The same gradient asked after the tape's block (nothing records it: raw VJPs on NumPy
+    values) and inside it (the persistent tape records it: VJPs in catalog ops) is the same
+    value, or the same refusal."""
+    name = data.draw(differentiable)
+    args = data.draw(op_args(name, gradient_args))
+    attrs_ = data.draw(st.one_of(st.just({}), op_attrs(name)))
+    body = [
+        {"op": name, "args": args, "attrs": attrs_, "out": "r"},
+        {"op": "sum", "args": ["r"], "out": "s"},
+    ]
+    gradient = {"gradient": "t", "target": "s", "sources": ["x", "m", "y"],
+                "out": ["gx", "gm", "gy"], "unconnected": "zero"}
+    tape = {"tape": "t", "persistent": True, "watch": ["x", "m", "y"]}
+    outputs = ["gx", "gm", "gy"]
+    after = _outcome({"inputs": INPUTS, "outputs": outputs,
+                      "program": [{**tape, "body": body}, gradient]})
+    inside = _outcome({"inputs": INPUTS, "outputs": outputs,
+                       "program": [{**tape, "body": [*body, gradient]}]})
+    event(after[0])
+    assert after[0] == inside[0], (after, inside)
+    if after[0] == "refused":
+        assert after[1] == inside[1]
+        return
+    for key in outputs:
+        a, b = after[1][key], inside[1][key]
+        assert a.shape == b.shape and a.dtype == b.dtype, key
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=key)
