@@ -380,18 +380,23 @@ differentiable = st.sampled_from(sorted(n for n, op in OPS.items() if op.differe
 gradient_args = st.sampled_from(["x", "m", "y", "w", 0.5, "n", [[0.5, -1.0], [2.0, 0.25]]])
 
 
+def draw_op_and_sum(data: st.DataObject) -> list[dict[str, Any]]:
+    """A random differentiable op application `r`, and `s`, the sum of r."""
+    name = data.draw(differentiable)
+    args = data.draw(op_args(name, gradient_args))
+    attrs_ = data.draw(st.one_of(st.just({}), op_attrs(name)))
+    return [
+        {"op": name, "args": args, "attrs": attrs_, "out": "r"},
+        {"op": "sum", "args": ["r"], "out": "s"},
+    ]
+
+
 @settings(FUZZ, max_examples=GRADIENT_EXAMPLES)
 @given(st.data())
 def test_random_op_gradients_raise_only_engine_errors(data: st.DataObject) -> None:
     """A differentiable op under two nested tapes, then the first and second order gradients
     of its sum (the second runs the VJPs of the VJPs)."""
-    name = data.draw(differentiable)
-    args = data.draw(op_args(name, gradient_args))
-    attrs_ = data.draw(st.one_of(st.just({}), op_attrs(name)))
-    body = [
-        {"op": name, "args": args, "attrs": attrs_, "out": "r"},
-        {"op": "sum", "args": ["r"], "out": "s"},
-    ]
+    body = draw_op_and_sum(data)
     evaluate(
         {
             "inputs": INPUTS,
@@ -431,13 +436,7 @@ def test_raw_and_recorded_first_order_gradients_agree(data: st.DataObject) -> No
     """The same gradient asked after the tape's block (nothing records it: raw VJPs on NumPy
     values) and inside it (the persistent tape records it: VJPs in catalog ops) is the same
     value, or the same refusal."""
-    name = data.draw(differentiable)
-    args = data.draw(op_args(name, gradient_args))
-    attrs_ = data.draw(st.one_of(st.just({}), op_attrs(name)))
-    body = [
-        {"op": name, "args": args, "attrs": attrs_, "out": "r"},
-        {"op": "sum", "args": ["r"], "out": "s"},
-    ]
+    body = draw_op_and_sum(data)
     gradient = {"gradient": "t", "target": "s", "sources": ["x", "m", "y"],
                 "out": ["gx", "gm", "gy"], "unconnected": "zero"}
     tape = {"tape": "t", "persistent": True, "watch": ["x", "m", "y"]}
