@@ -444,7 +444,8 @@ def defop(
     arity: tuple[int, int | None] | None = None,
     raw: Callable[..., tuple[Any, ...]] | None = None,
 ) -> Op:
-    """Create an op and register it (and its aliases) in OPS; its attrs come from `forward`."""
+    """Create an op and register it (and its aliases) in OPS; its attrs come from `forward`.
+    `raw`: the VJP again on NumPy values, for backward passes nothing records (optional)."""
     if name in OPS or name in ALIASES:
         raise ValueError(f"op {name!r} defined twice")
     if arity is not None and not inspect.isfunction(forward):  # a NumPy callable: no attrs
