@@ -3,9 +3,10 @@
 It starts the service (`uvicorn app.main:app`, one worker) on a free loopback port, sends a
 warm-up of mixed requests, reads the server's RSS (/proc/<pid>/status), then sends the measured
 requests from a few client threads (bounded in count and in wall time) and reads the RSS again.
-The mix: the API.md tutorial, variables with unconnected warnings, nested-tape second order, a
-function called in a loop, base64 outputs, and requests the service must refuse (unknown names,
-shape errors, tape misuse, loop and element limits, malformed JSON).
+The mix: the request families of the concurrency test (tests/hardening/families.py: the API.md
+tutorial, variables with unconnected warnings, nested-tape second order, a function called in a
+loop, a 5,000-element input, a 600-iteration loop, base64 outputs, and requests the service must
+refuse: unknown names, shape errors, tape misuse, loop and element limits), and malformed JSON.
 
 It prints the RSS at start and end, its growth, the error count (5xx and transport errors),
 wrong answers (a status other than the request's expected one), throughput and p50/p99 latency.
@@ -24,7 +25,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -32,142 +32,19 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python bench/soak.py`: the server helper is the tests'
 
-from tests.hardening.server import Server, start_server  # noqa: E402
+from tests.hardening.families import FAMILIES, REFUSED  # noqa: E402
+from tests.hardening.server import Server, serving  # noqa: E402
 
 RSS_GROWTH_LIMIT_PCT = 10.0
 
 
 # ----- the request mix -----
-def _op(name: str, args: list[Any], out: str, **attrs: Any) -> dict[str, Any]:
-    stmt: dict[str, Any] = {"op": name, "args": args, "out": out}
-    if attrs:
-        stmt["attrs"] = attrs
-    return stmt
-
-
-def _run(program: list[Any], inputs: dict[str, Any] | None = None, **extra: Any) -> bytes:
-    return orjson.dumps({"inputs": inputs or {}, "program": program, **extra})
-
-
 def request_mix() -> list[tuple[str, bytes, int]]:
-    """(name, body, expected status) for each kind of request in the soak."""
-    tutorial = _run(
-        [
-            {
-                "tape": "t",
-                "persistent": True,
-                "watch": ["x"],
-                "body": [_op("reduce_sum", ["x"], "y"), _op("multiply", ["y", "y"], "z")],
-            },
-            {"gradient": "t", "target": "z", "sources": "x", "out": "dz_dx"},
-            {"gradient": "t", "target": "z", "sources": "y", "out": "dz_dy"},
-        ],
-        {"x": {"data": [[1.0, 1.0], [1.0, 1.0]]}},
-        outputs=["dz_dx", "dz_dy"],
-    )
-    warnings = _run(
-        [
-            {"tape": "t", "body": [_op("multiply", ["w", "x"], "p"), _op("sum", ["p"], "loss")]},
-            {
-                "gradient": "t",
-                "target": "loss",
-                "sources": ["w", "x", "n"],
-                "out": ["gw", "gx", "gn"],
-            },
-        ],
-        {"w": {"data": [0.5, 2.0, -1.0], "variable": True}, "x": [1.0, 2.0, 3.0], "n": 4},
-    )
-    second_order = _run(
-        [
-            {
-                "tape": "outer",
-                "watch": ["x"],
-                "body": [
-                    {"tape": "inner", "watch": ["x"], "body": [_op("tanh", ["x"], "y")]},
-                    {"gradient": "inner", "target": "y", "sources": "x", "out": "dy"},
-                ],
-            },
-            {"gradient": "outer", "target": "dy", "sources": "x", "out": "d2y"},
-        ],
-        {"x": [0.1, -0.3, 0.25]},
-        outputs=["d2y"],
-    )
-    loop = _run(
-        [
-            {
-                "def": "step",
-                "params": ["v"],
-                "body": [
-                    _op("multiply", ["v", 0.9], "r"),
-                    _op("add", ["r", 0.1], "r"),
-                    {"return": "r"},
-                ],
-            },
-            {
-                "tape": "t",
-                "watch": ["x"],
-                "body": [
-                    _op("identity", ["x"], "v"),
-                    {
-                        "for": "i",
-                        "range": 20,
-                        "body": [{"call": "step", "args": ["v"], "out": "v"}],
-                    },
-                ],
-            },
-            {"jacobian": "t", "target": "v", "sources": "x", "out": "j"},
-        ],
-        {"x": [2.0, 1.0]},
-        outputs=["j"],
-    )
-    matrix = _run(
-        [
-            {
-                "tape": "t",
-                "watch": ["a"],
-                "body": [
-                    _op("matmul", ["a", "a"], "b"),
-                    _op("tanh", ["b"], "c"),
-                    _op("mean", ["c"], "m"),
-                ],
-            },
-            {"gradient": "t", "target": "m", "sources": "a", "out": "g"},
-        ],
-        {"a": [[0.01 * (i + j) for j in range(32)] for i in range(32)]},
-        outputs=["g"],
-        options={"encoding": "base64"},
-    )
-    return [
-        ("tutorial", tutorial, 200),
-        ("warnings", warnings, 200),
-        ("second_order", second_order, 200),
-        ("loop", loop, 200),
-        ("matrix_b64", matrix, 200),
-        ("unknown_name", _run([_op("exp", ["nope"], "y")]), 422),
-        ("shape_error", _run([_op("matmul", ["a", "a"], "y")], {"a": [[1.0, 2.0, 3.0]]}), 422),
-        (
-            "tape_misuse",
-            _run(
-                [
-                    {"tape": "t", "watch": ["x"], "body": [_op("square", ["x"], "y")]},
-                    {"gradient": "t", "target": "y", "sources": "x", "out": "g1"},
-                    {"gradient": "t", "target": "y", "sources": "x", "out": "g2"},
-                ],
-                {"x": 1.5},
-            ),
-            422,
-        ),
-        (
-            "loop_limit",
-            _run(
-                [{"while": "c", "max_iterations": 50, "body": [_op("add", ["k", 1.0], "k")]}],
-                {"c": True, "k": 0.0},
-            ),
-            422,
-        ),
-        ("element_limit", _run([_op("zeros", [], "z", shape=[10**6, 10**6])]), 422),
-        ("bad_json", b'{"program": [', 400),
-    ]
+    """(name, body, expected status) for each kind of request in the soak: the concurrency
+    test's request families, and a body that is not JSON."""
+    mix = [(family.__name__, orjson.dumps(family(1.0)), 422 if family in REFUSED else 200)
+           for family in FAMILIES]
+    return [*mix, ("bad_json", b'{"program": [', 400)]
 
 
 # ----- the load -----
@@ -232,8 +109,7 @@ def main() -> int:
     args = parser.parse_args()
 
     # Room for every client at once: the soak measures steady state, not admission.
-    server = start_server({"GRADTAPE_MAX_QUEUE": str(2 * args.clients)})
-    try:
+    with serving({"GRADTAPE_MAX_QUEUE": str(2 * args.clients)}) as server:
         started = time.monotonic()
         deadline = started + args.max_seconds
         load(server, args.warmup, args.clients, deadline, Tally())
@@ -245,8 +121,6 @@ def main() -> int:
         alive = server.alive()
         rss_end = server.rss_kb() / 1024 if alive else float("nan")
         health = httpx.get(server.url + "/healthz", timeout=10).status_code if alive else 0
-    finally:
-        server.stop()
 
     growth = (rss_end - rss_start) / rss_start * 100
     errors = tally.server_errors + tally.transport_errors

@@ -101,6 +101,15 @@ def grad(
     return {"gradient": tape, "target": target, "sources": sources, "out": out, **extra}
 
 
+def forwarder(name: str, callee: str) -> dict[str, Any]:
+    """def name(a): return callee(a)"""
+    return {
+        "def": name,
+        "params": ["a"],
+        "body": [{"call": callee, "args": ["a"], "out": "b"}, {"return": "b"}],
+    }
+
+
 def nested_ifs(depth: int) -> bytes:
     """`depth` if statements, each the only statement of the previous one's `then`."""
     head = '{"if": "c", "then": [' * depth
@@ -1077,39 +1086,15 @@ CASES: list[Hostile] = [
     ),
     Hostile(
         "recursion_through_call",
-        run(
-            [
-                {
-                    "def": "f",
-                    "params": ["a"],
-                    "body": [{"call": "f", "args": ["a"], "out": "b"}, {"return": "b"}],
-                },
-                {"call": "f", "args": ["x"], "out": "y"},
-            ],
-            X,
-        ),
+        run([forwarder("f", "f"), {"call": "f", "args": ["x"], "out": "y"}], X),
         422,
         "limit_exceeded",
         "/program/0/body/0",
     ),
     Hostile(
         "mutual_recursion",
-        run(
-            [
-                {
-                    "def": "f",
-                    "params": ["a"],
-                    "body": [{"call": "g", "args": ["a"], "out": "b"}, {"return": "b"}],
-                },
-                {
-                    "def": "g",
-                    "params": ["a"],
-                    "body": [{"call": "f", "args": ["a"], "out": "b"}, {"return": "b"}],
-                },
-                {"call": "f", "args": ["x"], "out": "y"},
-            ],
-            X,
-        ),
+        run([forwarder("f", "g"), forwarder("g", "f"), {"call": "f", "args": ["x"], "out": "y"}],
+            X),
         422,
         "limit_exceeded",
         ("/program/0/body/0", "/program/1/body/0"),

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,3 +124,13 @@ def start_server(env: Mapping[str, str] | None = None) -> Server:
         last_error = f"{last_error}\n{server.log_tail()}"
         server.stop()
     raise RuntimeError(f"the server did not start: {last_error}")
+
+
+@contextmanager
+def serving(env: Mapping[str, str] | None = None) -> Iterator[Server]:
+    """start_server(env), stopped on the way out."""
+    server = start_server(env)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -20,7 +20,7 @@ import pytest
 
 from .client import send
 from .hostile_cases import BOMBS, Hostile, op, run
-from .server import Server, start_server
+from .server import Server, serving
 
 MB = 1024  # /proc reports kB
 RSS_BOUND_MB = 200
@@ -133,11 +133,8 @@ def test_bomb_leaves_memory_flat(case: Hostile, server: Server) -> None:
 @pytest.fixture(scope="module")
 def narrow_server() -> Iterator[Server]:
     """One evaluation at a time and no queue: a second concurrent request is refused."""
-    srv = start_server({"GRADTAPE_MAX_CONCURRENCY": "1", "GRADTAPE_MAX_QUEUE": "0"})
-    try:
+    with serving({"GRADTAPE_MAX_CONCURRENCY": "1", "GRADTAPE_MAX_QUEUE": "0"}) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def slow_program(iterations: int) -> dict[str, Any]:

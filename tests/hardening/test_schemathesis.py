@@ -18,7 +18,7 @@ import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 
-from .server import API_KEY, ROOT, Server, start_server
+from .server import API_KEY, ROOT, Server, serving
 
 CONFIG_PATH = ROOT / "schemathesis.toml"
 PROBLEM_JSON = "application/problem+json"
@@ -31,11 +31,8 @@ def load_config() -> SchemathesisConfig:
 @pytest.fixture(scope="module")
 def fuzzed_server() -> Iterator[Server]:
     """A server with an API key, as the schema's bearer security scheme describes."""
-    srv = start_server({"GRADTAPE_API_KEY": API_KEY})
-    try:
+    with serving({"GRADTAPE_API_KEY": API_KEY}) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
