@@ -254,19 +254,8 @@ class Op:
             values: tuple[Any, ...] = (inputs[0].value,)
         elif n == 2:
             x, y = args
-            if isinstance(x, Tensor):
-                xv = x.value
-                if isinstance(y, Tensor):
-                    inputs, values = args, (xv, y.value)
-                elif y.__class__ is float and xv.dtype.kind == "f":  # x * 2.0: y takes x's dtype
-                    yv = xv.dtype.type(y)
-                    inputs, values = (x, Tensor(yv)), (xv, yv)
-                else:
-                    inputs = _lift(args)
-                    values = (xv, inputs[1].value)
-            else:
-                inputs = _lift(args)
-                values = (inputs[0].value, inputs[1].value)
+            inputs = args if isinstance(x, Tensor) and isinstance(y, Tensor) else _lift(args)
+            values = (inputs[0].value, inputs[1].value)
         else:
             inputs = args
             for a in args:

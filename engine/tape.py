@@ -238,8 +238,7 @@ class Tape:
                 seed = v.dtype.type(1) if not v.ndim else np.ones_like(v)
             else:
                 seed = s.value if s.dtype == t.dtype else np.asarray(s.value).astype(t.dtype)
-            prev = grads.get(id(t))
-            grads[id(t)] = seed if prev is None else prev + seed
+            _accumulate(grads, id(t), seed)
         if not grads:
             return grads
         # A persistent tape asked inside its own context records the VJP ops on itself.
@@ -435,7 +434,7 @@ def _add_gradient(grads: dict[int, Any], x: Tensor, gx: Any, tracked: dict[int, 
             grads[key] = gx
 
 
-def _accumulate(grads: dict[int, Tensor], key: int, g: Tensor) -> None:
+def _accumulate(grads: dict[int, Any], key: int, g: Any) -> None:
     prev = grads.get(key)
     grads[key] = g if prev is None else prev + g
 
