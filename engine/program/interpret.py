@@ -194,7 +194,7 @@ class Interpreter:
             try:
                 if monotonic() > budget.deadline:
                     budget.check_time()
-                args = []
+                args = []  # self.args(), inline: about 3% of the loop case's time
                 for a in stmt.args:
                     if a.__class__ is Const:
                         args.append(a.value)  # type: ignore[union-attr]
@@ -215,12 +215,9 @@ class Interpreter:
     def exec(self, stmt: Stmt, scope: Scope) -> Step[None] | None:
         """Run a simple statement; for a compound one, return the step that runs it."""
         match stmt:
-            case OpStmt(op=op, args=args, attrs=attrs, out=out):
+            case OpStmt(op=op, args=args, attrs=attrs, out=out):  # multi-output: see parts()
                 result = op(*self.args(args, scope), **attrs)
-                if op.multi:
-                    self.bind_all(scope, out, tuple(result), pointer_to(stmt.pointer, "out"))
-                else:
-                    self.bind(scope, out[0], result)
+                self.bind_all(scope, out, tuple(result), pointer_to(stmt.pointer, "out"))
             case WatchStmt():
                 self.watch(stmt, scope)
             case GradientStmt():
