@@ -215,6 +215,11 @@ def log_unhandled(exc: BaseException, method: str, path: str) -> None:
     )
 
 
+# The errors answered with their problem+json; anything else is a bug for the middleware's
+# last resort (a 500, logged).
+EXPECTED_ERRORS = (EngineError, HTTPProblem, RequestValidationError, StarletteHTTPException)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every expected error into problem+json (unexpected ones
     reach app.main's middleware, which logs them and answers 500 from `describe`)."""
@@ -222,5 +227,5 @@ def install(app: FastAPI) -> None:
     async def _problem(_: Request, exc: Exception) -> Response:
         return response_for(exc)
 
-    for kind in (EngineError, HTTPProblem, RequestValidationError, StarletteHTTPException):
+    for kind in EXPECTED_ERRORS:
         app.add_exception_handler(kind, _problem)

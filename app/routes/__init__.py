@@ -7,16 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import problems
 from app.routes import check, health, minimize, ops, run
-from engine import EngineError
 
 _bearer = HTTPBearer(auto_error=False, description="required when GRADTAPE_API_KEY is set")
 
@@ -66,11 +63,6 @@ def plain_routes() -> list[Route]:
     return [_plain(path, endpoint) for path, endpoint in EVALUATION_ENDPOINTS.items()]
 
 
-# The errors the app's exception handlers answer (app.problems.install); anything else is a bug
-# for the middleware's last resort.
-EXPECTED_ERRORS = (EngineError, problems.HTTPProblem, RequestValidationError, HTTPException)
-
-
 def direct_routes(routes: list[Route]) -> dict[str, ASGIApp]:
     """The plain routes as ASGI apps that answer their expected errors themselves, for the
     middleware to call without the router and the exception middleware between (POST only)."""
@@ -83,7 +75,7 @@ def _direct(route: Route) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         try:
             response = await handle(Request(scope, receive))
-        except EXPECTED_ERRORS as exc:
+        except problems.EXPECTED_ERRORS as exc:  # as the app's exception handlers answer
             response = problems.response_for(exc)
         await response(scope, receive, send)
 
