@@ -30,6 +30,7 @@ from engine.program.values import (
     from_raw,
     little_endian,
     pointer_to,
+    shape_of,
     wire_array,
 )
 
@@ -215,18 +216,8 @@ def _from_bytes(obj: dict[str, Any], pointer: str) -> dict[str, Any]:
                 pointer=pointer_to(pointer, key),
             )
     dtype = dtype_of(obj["dtype"], pointer_to(pointer, "dtype"))
-    shape = obj["shape"]
-    if (
-        not isinstance(shape, list)
-        or not all(type(d) is int and d >= 0 for d in shape)
-        or len(shape) > 64
-    ):
-        raise EngineError(
-            "shape must be a list of at most 64 non-negative integers",
-            code="bad_tensor",
-            pointer=pointer_to(pointer, "shape"),
-        )
-    array = from_raw(obj["bytes"], dtype, tuple(shape), "bytes", pointer_to(pointer, "bytes"))
+    shape = shape_of(obj["shape"], pointer_to(pointer, "shape"))
+    array = from_raw(obj["bytes"], dtype, shape, "bytes", pointer_to(pointer, "bytes"))
     rest = {k: v for k, v in obj.items() if k != "bytes"}
     return {**rest, "data": array}
 

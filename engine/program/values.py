@@ -106,7 +106,7 @@ def _decode_object(obj: dict[str, Any], pointer: str, allowed: frozenset[str]) -
                 pointer=pointer_to(pointer, key),
             )
     dtype = dtype_of(obj["dtype"], pointer_to(pointer, "dtype")) if "dtype" in obj else None
-    shape = _shape(obj["shape"], pointer_to(pointer, "shape")) if "shape" in obj else None
+    shape = shape_of(obj["shape"], pointer_to(pointer, "shape")) if "shape" in obj else None
     if "b64" in obj:
         for key in ("dtype", "shape"):
             if key not in obj:
@@ -140,7 +140,8 @@ def _decode_object(obj: dict[str, Any], pointer: str, allowed: frozenset[str]) -
     return array.reshape(shape)
 
 
-def _shape(value: Any, pointer: str) -> tuple[int, ...]:
+def shape_of(value: Any, pointer: str) -> tuple[int, ...]:
+    """A wire shape: a list of at most 64 non-negative integers."""
     if not isinstance(value, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value
     ):
