@@ -28,11 +28,6 @@ def _mT(t: Tensor) -> Tensor:
     return swapaxes(t, axis1=-1, axis2=-2)
 
 
-def _sum_to(t: Tensor, target: ShapeT) -> Tensor:
-    """t summed down to `target`, undoing NumPy broadcasting of batch dimensions."""
-    return elementwise.sum_to(t, target)
-
-
 def _reshaped(t: Tensor, target: ShapeT) -> Tensor:
     return t if t.shape == target else shape.reshape(t, shape=target)
 
@@ -78,13 +73,9 @@ def _matmul_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor, *,
     a2 = a if a.ndim > 1 else shape.reshape(a, shape=(1, a.shape[0]))
     b2 = b if b.ndim > 1 else shape.reshape(b, shape=(b.shape[0], 1))
     g = _reshaped(g, _matmul_shape(a2.shape, b2.shape))
-    ga = _reshaped(_sum_to(matmul(g, _mT(b2)), a2.shape), a.shape) if needs[0] else None
-    gb = _reshaped(_sum_to(matmul(_mT(a2), g), b2.shape), b.shape) if needs[1] else None
+    ga = _reshaped(elementwise.sum_to(matmul(g, _mT(b2)), a2.shape), a.shape) if needs[0] else None
+    gb = _reshaped(elementwise.sum_to(matmul(_mT(a2), g), b2.shape), b.shape) if needs[1] else None
     return ga, gb
-
-
-def _sum_to_raw(t: Array, target: ShapeT) -> Array:
-    return elementwise.unbroadcast_raw(t, target)
 
 
 def _plain_products(g: Any, a: Any, b: Any, needs: tuple[bool, ...], mm: Any, tr: Any,
@@ -107,9 +98,10 @@ def _matmul_raw(g: Array, out: Array, a: Array, b: Array, *,
     a2 = a if a.ndim > 1 else np.reshape(a, (1, a.shape[0]))
     b2 = b if b.ndim > 1 else np.reshape(b, (b.shape[0], 1))
     g = np.reshape(g, _matmul_shape(a2.shape, b2.shape))
-    ga = (np.reshape(_sum_to_raw(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape), a.shape)
+    sum_to = elementwise.unbroadcast_raw
+    ga = (np.reshape(sum_to(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape), a.shape)
           if needs[0] else None)
-    gb = (np.reshape(_sum_to_raw(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape), b.shape)
+    gb = (np.reshape(sum_to(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape), b.shape)
           if needs[1] else None)
     return ga, gb
 
@@ -426,7 +418,7 @@ def _solve_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Te
     x2 = shape.reshape(out, shape=(*out.shape, 1)) if col else out
     gb = solve(_mT(a), g2)
     ga = -matmul(gb, _mT(x2))
-    return _sum_to(ga, a.shape), _reshaped(_sum_to(gb, b2), b.shape)
+    return elementwise.sum_to(ga, a.shape), _reshaped(elementwise.sum_to(gb, b2), b.shape)
 
 
 solve = defop("solve", np.linalg.solve, _solve_vjp, arity=(2, 2), size=_solve_size,
