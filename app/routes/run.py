@@ -248,8 +248,23 @@ class Gate:
 def render(encoded: dict[str, Any], msgpack_out: bool) -> Response:
     """The 200 response: orjson (NumPy arrays serialized natively) or msgpack."""
     if msgpack_out:
-        return Response(msgpack.packb(encoded, use_bin_type=True), media_type=MSGPACK)
+        return Response(packed(encoded), media_type=MSGPACK)
     return Response(orjson.dumps(encoded, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
+
+
+def packed(encoded: dict[str, Any]) -> memoryview:
+    """The msgpack bytes of a response, packed into a buffer sized for its tensors' bytes up
+    front: each tensor is copied once, and the buffer is not grown nor copied again (`packb`
+    does both: 0.34 against 0.13 ms for an 8 MB tensor). The view keeps the buffer alive."""
+    outputs = encoded.get("outputs")
+    size = 4096
+    if isinstance(outputs, dict):
+        for t in outputs.values():
+            if isinstance(t, dict) and isinstance(t.get("bytes"), memoryview):
+                size += t["bytes"].nbytes
+    packer = msgpack.Packer(use_bin_type=True, autoreset=False, buf_size=size)
+    packer.pack(encoded)
+    return packer.getbuffer()
 
 
 def count(seconds: float, outcome: str, ops: int | None) -> None:
@@ -325,7 +340,21 @@ async def serve(request: Request, fn: Engine) -> Response:
 
 def run_encoded(request: dict[str, Any], limits: Limits, msgpack_out: bool) -> dict[str, Any]:
     result = run_program(request, limits, program_key(request))
-    return encode_msgpack(result) if msgpack_out else encode_result(result)
+    if msgpack_out:
+        return encode_msgpack(result)
+    encoded = encode_result(result)
+    if result.encoding == "base64":
+        verbatim_b64(encoded["outputs"])
+    return encoded
+
+
+def verbatim_b64(outputs: dict[str, Any]) -> None:
+    """Each output's base64 string as a JSON fragment, written out as it is: base64 needs no
+    escaping, and orjson's string writer checks every character (4.4 against 0.6 ms for the
+    13 MB of an 8 MB tensor). Only for strings of the engine's own encoder."""
+    for t in outputs.values():
+        if t is not None and type(t.get("b64")) is str:
+            t["b64"] = orjson.Fragment("".join(('"', t["b64"], '"')))
 
 
 # A small program is parsed once and kept by its msgpack serialization (the engine's PROGRAMS

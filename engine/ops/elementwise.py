@@ -249,6 +249,10 @@ def _multiply_vjp(g: Tensor, out: Tensor, x: Tensor, y: Tensor, *,
 def _multiply_raw(g: Array, out: Array, x: Array, y: Array, *,
                   needs: tuple[bool, bool] = (True, True)) -> tuple[Array | None, ...]:
     if x is y and needs[0]:  # x * x: both cotangents at once, 2 g x, in one product's array
+        if g.ndim and g.size and not any(g.strides):  # g is one number broadcast (after a sum)
+            twice = g.flat[0] * 2
+            if twice and math.isfinite(twice):  # no zero to keep from inf or NaN: one pass
+                return x * twice, None
         d = d_raw(g, x)
         if isinstance(d, np.ndarray) and d.base is None and d.flags.writeable:
             return np.multiply(d, 2, out=d), None  # d is this call's own array

@@ -13,7 +13,9 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from app.routes.run import encode_msgpack, packed, verbatim_b64
 from engine import EngineError, Limits
+from engine.program import encode_result, run_program
 from tests.app.wire import TUTORIAL, assert_problem
 
 RUN = "/v1/run"
@@ -42,6 +44,41 @@ def test_base64_outputs(client: TestClient) -> None:
     out = response.json()["outputs"]["dz_dx"]
     assert set(out) == {"dtype", "shape", "b64"}
     assert np.frombuffer(base64.b64decode(out["b64"]), "<f8").tolist() == [8.0] * 4
+
+
+MIXED_OUTPUTS = {
+    "inputs": {
+        "x": {"data": [[1.5, -2.0, 3.0]], "dtype": "float32"},
+        "n": {"data": [1, 2, 3], "dtype": "int64"},
+        "empty": {"data": [[], []], "dtype": "float64"},
+    },
+    "program": [
+        {"tape": "t", "watch": ["x"], "body": [{"op": "square", "args": ["x"], "out": "y"}]},
+        {"gradient": "t", "target": "y", "sources": ["x", "n"], "out": ["dx", "dn"]},
+        {"op": "greater", "args": ["n", 1], "out": "b"},
+        {"op": "reduce_sum", "args": ["x"], "out": "s"},
+        {"op": "cast", "args": ["x"], "attrs": {"dtype": "float16"}, "out": "h"},
+    ],
+    "outputs": ["dx", "dn", "b", "empty", "s", "h", "n"],
+}
+
+
+def test_base64_strings_are_written_verbatim_as_orjson_would() -> None:
+    result = run_program({**MIXED_OUTPUTS, "options": {"encoding": "base64"}})
+    plain, spliced = encode_result(result), encode_result(result)
+    verbatim_b64(spliced["outputs"])
+    assert any(isinstance(t, dict) and isinstance(t["b64"], orjson.Fragment)
+               for t in spliced["outputs"].values())
+    assert orjson.dumps(spliced) == orjson.dumps(plain)
+
+
+@pytest.mark.parametrize("warnings", [0, 1, 500])  # 500 warnings outgrow the buffer's slack
+def test_packed_responses_are_msgpacks_own_bytes(warnings: int) -> None:
+    encoded = encode_msgpack(run_program(MIXED_OUTPUTS))
+    encoded["warnings"] = [{"code": "w", "message": "m" * 40, "count": i} for i in range(warnings)]
+    assert bytes(packed(encoded)) == msgpack.packb(encoded, use_bin_type=True)
+    lists = {"report": [[1.0, 2.0], {"ok": True}], "stats": {"elapsed_ms": 1.0}}  # no outputs
+    assert bytes(packed(lists)) == msgpack.packb(lists, use_bin_type=True)
 
 
 def test_non_finite_and_float16_outputs(client: TestClient) -> None:
