@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,8 +72,12 @@ def _timestamp(created: float) -> str:
     return f"{_SECOND[1]}.{micros // 1000:03d}+00:00"
 
 
+_HANDLER: logging.Handler | None = None  # the handler configure() installed
+
+
 def configure(level: str = "INFO") -> None:
     """JSON lines on stderr for our loggers and uvicorn's (whose access log ours replaces)."""
+    global _HANDLER
     # No record asks for its caller's file and line, thread or process (the JSON line has
     # none of them): skip finding them, a quarter of the cost of a request's log line.
     logging._srcfile = None  # type: ignore[attr-defined]  # the documented switch for callers
@@ -81,6 +86,7 @@ def configure(level: str = "INFO") -> None:
     logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter())
+    _HANDLER = handler
     root = logging.getLogger(LOGGER)
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -91,3 +97,30 @@ def configure(level: str = "INFO") -> None:
         logger.propagate = name != "uvicorn"
         logger.setLevel(level)
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def log_request(logger: logging.Logger, fields: dict[str, Any]) -> None:
+    """`logger.info("request", extra=fields)`: the line written for every request. Where the
+    line goes to the handler configure() installed and nowhere else (no other handler, filter
+    or level on the way), it is formatted and written here: the JSON line JSONFormatter would
+    write, without a LogRecord and the handler chain (3 against 11 us; a tenth of the time of a
+    tiny request in-process)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handler, parent = _HANDLER, logger.parent
+    if (handler is None or parent is None or logger.handlers or logger.filters
+            or not logger.propagate or parent.propagate or parent.filters or handler.filters
+            or len(parent.handlers) != 1 or parent.handlers[0] is not handler
+            or handler.level > logging.INFO or type(handler.formatter) is not JSONFormatter):
+        logger.info("request", extra=fields)
+        return
+    entry = {"time": _timestamp(time.time()), "level": "INFO", "logger": logger.name,
+             "message": "request", **fields}
+    text = orjson.dumps(entry, default=str).decode() + "\n"
+    try:
+        with handler.lock:  # type: ignore[union-attr]  # as Handler.handle holds it
+            stream = handler.stream  # type: ignore[attr-defined]
+            stream.write(text)
+            stream.flush()
+    except Exception:  # a closed or broken stream: the ordinary path reports it its own way
+        logger.info("request", extra=fields)

@@ -100,9 +100,9 @@ class ServiceMiddleware:
             method = scope["method"] if scope["method"] in METHODS else "OTHER"
             metrics.child(metrics.HTTP_REQUESTS, template, method, str(status)).inc()
             metrics.child(metrics.HTTP_LATENCY, template, method).observe(elapsed)
-            log.info(
-                "request",
-                extra={
+            app_logging.log_request(
+                log,
+                {
                     "request_id": request_id,
                     "method": scope["method"],
                     "path": scope["path"],

@@ -72,10 +72,16 @@ def wants_msgpack(accept: str | None) -> bool:
 
 async def read_body(request: Request) -> Body:
     """The body as bytes (the size limit is enforced while it streams in, see app.main)."""
+    content_type = accept = None
+    for key, value in request.scope["headers"]:  # ASGI names are lowercase; the first counts
+        if key == b"content-type" and content_type is None:
+            content_type = value.decode("latin-1")
+        elif key == b"accept" and accept is None:
+            accept = value.decode("latin-1")
     return Body(
         raw=await request.body(),
-        msgpack_in=_media_type(request.headers.get("content-type")) in MSGPACK_TYPES,
-        msgpack_out=wants_msgpack(request.headers.get("accept")),
+        msgpack_in=content_type is not None and _media_type(content_type) in MSGPACK_TYPES,
+        msgpack_out=accept is not None and wants_msgpack(accept),
         max_containers=request.app.state.settings.max_body_containers,
     )
 

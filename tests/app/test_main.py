@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterator
 
@@ -84,6 +85,36 @@ def test_cors_when_origins_are_configured(make_client: Callable[..., TestClient]
     assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
     other = client.get("/healthz", headers={"origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_the_request_line_written_directly_is_the_formatters(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With only the configured handler in the way, the request line skips the LogRecord; the
+    line is the one JSONFormatter writes for `log.info("request", extra=...)`, byte for byte."""
+    from app import logging as app_logging
+
+    handler = logging.getLogger("gradtape").handlers[0]
+    assert handler is app_logging._HANDLER
+    monkeypatch.setattr(logging.getLogger("gradtape"), "handlers", [handler])  # pytest's out
+    stream = io.StringIO()
+    monkeypatch.setattr(handler, "stream", stream)
+    monkeypatch.setattr(app_logging.time, "time", lambda: 1_790_000_000.0625)
+    fields = {"request_id": "r-1", "method": "POST", "path": "/v1/run", "route": "/v1/run",
+              "status": 200, "duration_ms": 0.25, "ops_executed": None}
+    log = logging.getLogger("gradtape.http")
+    record = log.makeRecord(log.name, logging.INFO, "", 0, "request", (), None, extra=fields)
+    record.created = 1_790_000_000.0625
+
+    def no_records(*args: object, **kwargs: object) -> logging.LogRecord:
+        raise AssertionError("the direct path makes no LogRecord")
+
+    monkeypatch.setattr(log, "makeRecord", no_records)
+    app_logging.log_request(log, fields)
+    assert stream.getvalue() == JSONFormatter().format(record) + "\n"
+    client.post("/v1/run", json=TUTORIAL, headers={"x-request-id": "direct-1"})
+    (line,) = [orjson.loads(x) for x in stream.getvalue().splitlines()[1:]]
+    assert (line["request_id"], line["status"], line["ops_executed"]) == ("direct-1", 200, 6)
 
 
 def test_log_times_read_as_datetime_writes_them() -> None:
