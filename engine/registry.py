@@ -266,9 +266,14 @@ class Op:
         budget = BUDGET.get()
         if budget is not None:
             if self.size is None and (n == 1 or (n == 2 and values[0].shape == values[1].shape)):
-                budget.before_op(self.name, values[0].size)  # the common case, inline
+                elements = values[0].size  # the common case, inline
             else:
-                budget.before_op(self.name, self.out_elements(inputs, attrs))
+                elements = self.out_elements(inputs, attrs)
+            ops = budget.ops + 1
+            if ops < budget.quiet_ops and budget.live + elements <= budget.quiet_elements:
+                budget.ops = ops  # within every limit, no look at the clock due: before_op's pass
+            else:
+                budget.before_op(self.name, elements)
         try:
             value = self.forward(*values, **attrs) if attrs else self.forward(*values)
         except Exception as exc:  # NumPy's refusals: shapes, dtypes, indices, singular matrices

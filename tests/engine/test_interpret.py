@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine import EngineError, Limits, Tape, Tensor, Variable
-from engine.limits import BUDGET
+from engine.limits import BUDGET, Budget
 from engine.program import RunResult, run_program
 
 
@@ -204,6 +204,54 @@ def test_oversized_jacobians_are_refused_before_computing() -> None:
 def test_ops_limit() -> None:
     loop = [{"for": "i", "range": 100, "body": [{"op": "add", "args": [1.0, "i"], "out": "y"}]}]
     refused(loop, "limit_exceeded", "/program/0/body/0", limits=Limits(max_ops=50))
+
+
+@pytest.mark.parametrize("max_ops", [1, 255, 256, 257, 300, 513])
+def test_ops_are_counted_and_refused_exactly_at_the_limit(max_ops: int) -> None:
+    """Ops counted inline (Op.__call__) or by Budget.before_op, the op past max_ops is the one
+    refused, across the 256-op boundaries where the clock is read."""
+    x = Tensor(np.float64(1.0))
+    budget = Budget(Limits(max_ops=max_ops))
+    token = BUDGET.set(budget)
+    try:
+        for _ in range(max_ops):
+            x = x + 1.0
+        assert budget.ops == max_ops
+        with pytest.raises(EngineError, match=f"more than {max_ops} ops"):
+            x + 1.0
+    finally:
+        BUDGET.reset(token)
+
+
+def test_element_limits_hold_for_ops_counted_inline() -> None:
+    budget = Budget(Limits(max_elements_per_tensor=100, max_live_elements=150))
+    token = BUDGET.set(budget)
+    try:
+        a = Tensor(np.ones(100))
+        a + a  # 100 elements, 0 live: within both
+        with pytest.raises(EngineError, match="limit per tensor is 100"):
+            Tensor(np.ones(101)) * 2.0
+        budget.live = 50
+        a + a  # 50 live + 100 new = 150: at the limit, allowed
+        budget.live = 51
+        with pytest.raises(EngineError, match="live elements to 151"):
+            a + a
+    finally:
+        BUDGET.reset(token)
+
+
+def test_an_expired_deadline_stops_ops_within_256() -> None:
+    budget = Budget(Limits())
+    token = BUDGET.set(budget)
+    x = Tensor(np.float64(1.0))
+    try:
+        budget.deadline = 0.0  # long past
+        with pytest.raises(EngineError, match="wall-time"):
+            for _ in range(256):
+                x = x + 1.0
+        assert budget.ops == 256
+    finally:
+        BUDGET.reset(token)
 
 
 def test_the_deadline_is_checked_between_statements() -> None:
