@@ -13,7 +13,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from app.routes.run import encode_msgpack, packed, verbatim_b64
+from app.routes.run import BRACKET_CHUNK, _brackets, encode_msgpack, packed, verbatim_b64
 from engine import EngineError, Limits
 from engine.program import encode_result, run_program
 from tests.app.wire import TUTORIAL, assert_problem
@@ -291,6 +291,16 @@ def test_response_elements_are_limited(make_client: Any) -> None:
                    "limit_exceeded", "/outputs/1")
     program["program"].append({"op": "sin", "args": ["x"], "out": "z"})
     assert_problem(client.post(RUN, json=program), 422, "limit_exceeded", "/outputs")
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, BRACKET_CHUNK, 2 * BRACKET_CHUNK + 17])
+def test_brackets_are_counted_exactly(size: int) -> None:
+    rng = np.random.default_rng(size)
+    raw = rng.integers(0, 256, size, dtype=np.uint8)
+    raw[rng.integers(0, max(size, 1), size // 10)] = ord("[")  # plenty of both, and near misses
+    raw[rng.integers(0, max(size, 1), size // 10)] = ord("{")
+    data = raw.tobytes()
+    assert _brackets(data) == data.count(b"[") + data.count(b"{")
 
 
 @pytest.mark.parametrize("msgpack_in", [False, True])
