@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logging as app_logging
 from app import memory, metrics, problems, schemas
+from app.headers import first_values
 from app.logging import REQUEST, RequestInfo
 from app.routes import api_router, direct_routes, health_router, page, plain_routes
 from app.routes.run import Gate, inline_limits
@@ -58,10 +59,10 @@ class ServiceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        given = headers.get("x-request-id", "")
+        given, length = first_values(scope, b"x-request-id", b"content-length")
         request_id = (
-            given if REQUEST_ID.fullmatch(given) else f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+            given if given is not None and REQUEST_ID.fullmatch(given)
+            else f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
         )
         info = RequestInfo(request_id)
         token = REQUEST.set(info)
@@ -81,7 +82,7 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            early = self._check_length(headers.get("content-length"))
+            early = self._check_length(length)
             if early is not None:
                 await problems.response_for(early)(scope, receive, send_with_id)
             else:
@@ -147,10 +148,6 @@ def _route_template(scope: Scope) -> str:
     effective = scope.get("fastapi", {}).get("effective_route_context")
     template = getattr(effective, "path_format", None) or getattr(scope["route"], "path", None)
     return template if isinstance(template, str) else UNMATCHED
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 # ----- readiness and graceful shutdown -----

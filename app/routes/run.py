@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app import metrics, problems
+from app.headers import first_values
 from app.logging import REQUEST
 from app.schemas import JSON, MSGPACK, RunResponse, problem_responses, run_request_body
 from engine import EngineError, LimitError, Limits
@@ -72,12 +73,7 @@ def wants_msgpack(accept: str | None) -> bool:
 
 async def read_body(request: Request) -> Body:
     """The body as bytes (the size limit is enforced while it streams in, see app.main)."""
-    content_type = accept = None
-    for key, value in request.scope["headers"]:  # ASGI names are lowercase; the first counts
-        if key == b"content-type" and content_type is None:
-            content_type = value.decode("latin-1")
-        elif key == b"accept" and accept is None:
-            accept = value.decode("latin-1")
+    content_type, accept = first_values(request.scope, b"content-type", b"accept")
     return Body(
         raw=await request.body(),
         msgpack_in=content_type is not None and _media_type(content_type) in MSGPACK_TYPES,

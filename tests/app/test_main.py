@@ -135,3 +135,12 @@ def test_cors_headers_on_evaluation_answers_too(make_client: Callable[..., TestC
     for body in (TUTORIAL, {"program": "nope"}):  # an answer and a problem
         response = client.post("/v1/run", json=body, headers={"origin": "https://a.example"})
         assert response.headers["access-control-allow-origin"] == "https://a.example"
+
+
+def test_header_lookups_take_the_first_value_of_each_name_in_any_case() -> None:
+    from app.headers import first_values
+
+    scope = {"headers": [(b"Accept", b"application/msgpack"), (b"x-request-id", b"a"),
+                         (b"accept", b"application/json"), (b"X-Request-ID", b"b")]}
+    assert first_values(scope, b"accept", b"x-request-id", b"content-type") == [
+        "application/msgpack", "a", None]
