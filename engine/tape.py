@@ -96,6 +96,7 @@ class Tape:
         self._seen: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
         self._late: set[int] = set()
         self._watched_vars: list[Variable] = []
+        self._watched: set[int] = set()  # ids of every tensor watched (not an op's output)
         self.elements = 0
 
     @property
@@ -160,6 +161,7 @@ class Tape:
         if self._seen.get(key) is t:
             self._late.add(key)
         self._tracked[key] = t
+        self._watched.add(key)
         if isinstance(t, Variable):
             self._watched_vars.append(t)
 
@@ -209,16 +211,37 @@ class Tape:
                     raise OpError(f"output_gradients shape {list(s.shape)} does not match the "
                                   f"target shape {list(t.shape)}", code="shape_mismatch")
         try:
-            grads = self._backward(targets, seeds)
+            grads = self._backward(targets, seeds, flat_sources)
             result = self._collect(grads, targets, flat_sources, unconnected_gradients)
         finally:
             if not self.persistent:
                 self._reset_state()
         return _shaped(sources, result)
 
-    def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None
-                  ) -> dict[int, Any]:
-        """Cotangents by id. When an open tape or accumulator may see the pass (a higher-order
+    def _first_needed(self, sources: list[Any]) -> int:
+        """The first tape entry a gradient by `sources` can need. When every source that the
+        tape tracks is an op's output (a gradient by intermediates), the entries recorded
+        before the earliest of them ran cannot depend on any, nor can the entry that made it:
+        the pass starts after it. A watched source can depend on anything: 0."""
+        tracked, watched = self._tracked, self._watched
+        wanted = set()
+        for s in sources:
+            key = id(s)
+            if key in watched:
+                return 0
+            if key in tracked:
+                wanted.add(key)
+        if not wanted:
+            return 0  # nothing tracked: the sources are targets or unconnected
+        for i, (op, _inputs, _attrs, out) in enumerate(self._nodes):
+            if (any(id(o) in wanted for o in out) if op.multi else id(out) in wanted):
+                return i + 1
+        return 0
+
+    def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None,
+                  sources: list[Any]) -> dict[int, Any]:
+        """Cotangents by id, from the tape entries a gradient by `sources` can need (see
+        _first_needed). When an open tape or accumulator may see the pass (a higher-order
         gradient), every VJP runs in catalog ops and the cotangents are Tensors. Otherwise they
         are NumPy values and each op's raw VJP runs where it has one: no Tensor, dispatch or
         recording per VJP op, as nothing could record them."""
@@ -242,7 +265,9 @@ class Tape:
         if not grads:
             return grads
         # A persistent tape asked inside its own context records the VJP ops on itself.
-        nodes = self._nodes[:] if recorded and self._recording else self._nodes
+        start = self._first_needed(sources)
+        nodes = (self._nodes[start:] if start or (recorded and self._recording)
+                 else self._nodes)
         budget = None if recorded else BUDGET.get()  # recorded VJP ops count themselves
         if budget is not None:  # a raw VJP's arrays are no larger than its op's own
             budget.before_backward(len(nodes), self.elements)
@@ -385,7 +410,7 @@ class Tape:
                     seed.reshape(t.shape[0], -1)[:, j] = 1
                 else:
                     seed.reshape(-1)[j] = 1
-                grads = self._backward([t], [Tensor(seed)])
+                grads = self._backward([t], [Tensor(seed)], flat)
                 row = self._collect(grads, [t], flat, "none")
                 reasons.update(dict(self.last_unconnected))
                 rows.append(row)

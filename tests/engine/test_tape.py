@@ -374,3 +374,89 @@ def test_sum_of_a_scalar_over_axis_0_differentiates_at_every_order(axis: int) ->
             y = ops.sum_(x, axis=axis) * x
         dy = inner.gradient(y, x)  # recorded: the catalog-op VJP
     assert float(dy) == 4.0 and float(outer.gradient(dy, x)) == 2.0
+
+
+# ----- a gradient by intermediates starts after the earliest of them -----
+def _branching(t: Tape) -> dict[str, Tensor]:
+    """x and w watched; intermediates with fan-out, a multi-output op and a late constant."""
+    x = tf.constant([0.3, -1.2, 0.8, 2.0])
+    w = tf.constant(1.5)
+    t.watch([x, w])
+    a = tf.sin(x)
+    b = a * w
+    p, q = tf.split(b, indices_or_sections=2)
+    c = tf.exp(p) * q + tf.reduce_sum(a)
+    k = tf.constant(3.0)  # never watched: unconnected, whatever the pass
+    d = tf.reduce_sum(c * c) + tf.reduce_sum(b)
+    return {"x": x, "w": w, "a": a, "b": b, "p": p, "q": q, "c": c, "k": k, "d": d}
+
+
+SOURCE_SETS = [["a"], ["b"], ["p"], ["q"], ["c"], ["p", "q"], ["c", "a"], ["b", "x"], ["w", "c"],
+               ["k"], ["k", "q"], ["d"], ["d", "p"], ["x"]]
+
+
+@pytest.mark.parametrize("names", SOURCE_SETS, ids=lambda n: "+".join(n))
+def test_a_gradient_by_intermediates_answers_as_the_whole_pass_does(
+    names: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def answers(zero: str) -> tuple[list[np.ndarray | None], list[tuple[int, str]]]:
+        with Tape(persistent=True) as t:
+            v = _branching(t)
+        got = t.gradient(v["d"], [v[n] for n in names], unconnected_gradients=zero)
+        return [None if g is None else g.numpy() for g in got], t.last_unconnected
+
+    for zero in ("none", "zero"):
+        pruned = answers(zero)
+        with monkeypatch.context() as m:
+            m.setattr(Tape, "_first_needed", lambda self, sources: 0)
+            whole = answers(zero)
+        assert pruned[1] == whole[1]
+        for g, h in zip(pruned[0], whole[0], strict=True):
+            assert (g is None) == (h is None)
+            if g is not None:
+                np.testing.assert_array_equal(g, h)
+
+
+def test_a_gradient_by_an_intermediate_skips_the_ops_before_it() -> None:
+    from engine.limits import BUDGET, Budget, Limits
+
+    x = tf.constant(0.5)
+    with Tape(persistent=True) as t:
+        t.watch(x)
+        h = x
+        for _ in range(10):
+            h = tf.sin(h)
+        y = h * 2.0
+        z = y * y
+    budget = Budget(Limits())
+    token = BUDGET.set(budget)
+    try:
+        assert t.gradient(z, y).numpy() == pytest.approx(2 * y.numpy())
+        assert budget.ops == 1  # only z = y * y
+        t.gradient(z, x)
+        assert budget.ops == 1 + 12  # every entry
+    finally:
+        BUDGET.reset(token)
+
+
+def test_second_order_through_a_gradient_by_an_intermediate() -> None:
+    x = tf.constant(0.7)
+    with Tape() as outer:
+        outer.watch(x)
+        with Tape(persistent=True) as inner:
+            inner.watch(x)
+            y = tf.sin(x)
+            z = y * y * x
+        dz_dy = inner.gradient(z, y)  # 2 y x: recorded by the outer tape
+    expected = 2 * np.cos(0.7) * 0.7 + 2 * np.sin(0.7)  # d/dx (2 sin(x) x)
+    assert outer.gradient(dz_dy, x).numpy() == pytest.approx(expected)
+
+
+def test_a_jacobian_by_an_intermediate() -> None:
+    x = tf.constant([1.0, 2.0])
+    with Tape(persistent=True) as t:
+        t.watch(x)
+        y = x * 3.0
+        z = y * y
+    np.testing.assert_allclose(t.jacobian(z, y).numpy(), np.diag(2 * y.numpy()))
+    np.testing.assert_allclose(t.jacobian(z, x).numpy(), np.diag(18 * x.numpy()))
