@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 import weakref
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -218,30 +218,30 @@ class Tape:
                 self._reset_state()
         return _shaped(sources, result)
 
-    def _first_needed(self, sources: list[Any]) -> int:
-        """The first tape entry a gradient by `sources` can need. When every source that the
-        tape tracks is an op's output (a gradient by intermediates), the entries recorded
-        before the earliest of them ran cannot depend on any, nor can the entry that made it:
-        the pass starts after it. A watched source can depend on anything: 0."""
-        tracked, watched = self._tracked, self._watched
-        wanted = set()
-        for s in sources:
-            key = id(s)
-            if key in watched:
-                return 0
-            if key in tracked:
-                wanted.add(key)
-        if not wanted:
-            return 0  # nothing tracked: the sources are targets or unconnected
-        for i, (op, _inputs, _attrs, out) in enumerate(self._nodes):
-            if (any(id(o) in wanted for o in out) if op.multi else id(out) in wanted):
-                return i + 1
-        return 0
+    def _reach(self, sources: list[Any], nodes: list[Any]) -> tuple[set[int], list[Any]] | None:
+        """The ids of the sources and of every output that depends on one, and the entries
+        among `nodes` that make such an output: only through those can a cotangent reach a
+        source (the rest of the pass would compute cotangents no source receives, such as the
+        gradient of a layer not asked for, or of what made an intermediate source). None when
+        every watched tensor is a source: then every entry depends on one."""
+        reached = {id(s) for s in sources}
+        if self._watched <= reached:
+            return None
+        kept = []
+        for node in nodes:
+            op, inputs, _attrs, out = node
+            if any(id(x) in reached for x in inputs):
+                kept.append(node)
+                if op.multi:
+                    reached.update(id(o) for o in out)
+                else:
+                    reached.add(id(out))
+        return reached, kept
 
     def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None,
                   sources: list[Any]) -> dict[int, Any]:
         """Cotangents by id, from the tape entries a gradient by `sources` can need (see
-        _first_needed). When an open tape or accumulator may see the pass (a higher-order
+        _reach). When an open tape or accumulator may see the pass (a higher-order
         gradient), every VJP runs in catalog ops and the cotangents are Tensors. Otherwise they
         are NumPy values and each op's raw VJP runs where it has one: no Tensor, dispatch or
         recording per VJP op, as nothing could record them."""
@@ -264,14 +264,16 @@ class Tape:
             _accumulate(grads, id(t), seed)
         if not grads:
             return grads
-        # A persistent tape asked inside its own context records the VJP ops on itself.
-        start = self._first_needed(sources)
-        nodes = (self._nodes[start:] if start or (recorded and self._recording)
-                 else self._nodes)
+        tracked: Container[int] = self._tracked  # ids that may take a cotangent
+        nodes = self._nodes
+        reach = self._reach(sources, nodes)
+        if reach is not None:  # some watched tensor is not a source: entries can be left out
+            tracked, nodes = reach
+        elif recorded and self._recording:  # a persistent tape asked inside its own context
+            nodes = nodes[:]  # records the VJP ops on itself: not on this pass's list
         budget = None if recorded else BUDGET.get()  # recorded VJP ops count themselves
         if budget is not None:  # a raw VJP's arrays are no larger than its op's own
             budget.before_backward(len(nodes), self.elements)
-        tracked = self._tracked
         targets_ids = set(grads)  # only tracked tensors and targets can be asked for
         k = 0  # raw VJPs run, for a look at the clock every 256
         for op, inputs, attrs, out in reversed(nodes):
@@ -439,14 +441,14 @@ GradientTape = Tape
 
 
 def _vjp(op: Op, g: Any, out: Any, inputs: tuple[Tensor, ...], attrs: dict[str, Any],
-         tracked: dict[int, Tensor]) -> tuple[Tensor | None, ...]:
+         tracked: Container[int]) -> tuple[Tensor | None, ...]:
     """The op's VJP in catalog ops."""
     if op.vjp_needs:
         return op.vjp(g, out, *inputs, needs=tuple(id(x) in tracked for x in inputs), **attrs)
     return op.vjp(g, out, *inputs, **attrs)
 
 
-def _add_gradient(grads: dict[int, Any], x: Tensor, gx: Any, tracked: dict[int, Tensor],
+def _add_gradient(grads: dict[int, Any], x: Tensor, gx: Any, tracked: Container[int],
                   targets: set[int]) -> None:
     """Add x's cotangent gx into grads if a gradient can be asked for x (a tracked tensor or
     a target: a constant's is dropped) and x is floating (an integer path is cut)."""
