@@ -222,9 +222,11 @@ class Tape:
         """The ids of the sources and of every output that depends on one, and the entries
         among `nodes` that make such an output: only through those can a cotangent reach a
         source (the rest of the pass would compute cotangents no source receives, such as the
-        gradient of a layer not asked for, or of what made an intermediate source). None when
-        every watched tensor is a source: then every entry depends on one."""
-        reached = {id(s) for s in sources}
+        gradient of a layer not asked for, or of what made an intermediate source). A source
+        the tape does not track gets no gradient whatever the pass does, so it reaches nothing.
+        None when every watched tensor is a source: then every entry depends on one."""
+        tracked = self._tracked
+        reached = {id(s) for s in sources if id(s) in tracked}
         if self._watched <= reached:
             return None
         kept = []

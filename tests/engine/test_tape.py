@@ -441,6 +441,14 @@ def test_a_gradient_visits_only_the_entries_that_reach_a_source() -> None:
         assert budget.ops == 2 + 2  # x is watched but not asked for: its ten sines are left out
         t.gradient(out, [x, v])
         assert budget.ops == 2 + 2 + 13  # every entry
+        k = tf.constant(3.0)
+        with Tape(persistent=True) as t2:
+            t2.watch(x)
+            w = tf.sin(x) * k
+            u = w * w
+        before = budget.ops
+        assert t2.gradient(u, k) is None
+        assert budget.ops == before  # k is read on the tape but never tracked: no entry
     finally:
         BUDGET.reset(token)
 
