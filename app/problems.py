@@ -84,6 +84,12 @@ def bad_content_length() -> HTTPProblem:
     return HTTPProblem(400, "bad_content_length", "the Content-Length header is not a number")
 
 
+def body_over_length(length: int) -> HTTPProblem:
+    return HTTPProblem(
+        400, "bad_content_length", f"the body is longer than its Content-Length ({length} bytes)"
+    )
+
+
 def unauthorized() -> HTTPProblem:
     return HTTPProblem(
         401,

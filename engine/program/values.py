@@ -261,9 +261,10 @@ def _from_b64(text: Any, dtype: np.dtype, shape: tuple[int, ...], pointer: str) 
 
 
 def from_raw(
-    raw: bytes, dtype: np.dtype, shape: tuple[int, ...], what: str, pointer: str
+    raw: bytes | memoryview, dtype: np.dtype, shape: tuple[int, ...], what: str, pointer: str
 ) -> np.ndarray:
-    """Raw little-endian tensor bytes (of a b64 string or a msgpack bin) as an array."""
+    """Raw little-endian tensor bytes (of a b64 string or a msgpack bin) as an array (a view of
+    them where the dtype is native)."""
     expected = math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise bad_tensor(
@@ -273,7 +274,9 @@ def from_raw(
     if dtype == _BOOL and raw and max(raw) > 1:
         raise bad_tensor("bool bytes must be 0 or 1", pointer)
     array = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(shape)
-    return array if array.dtype.isnative else array.astype(dtype)
+    if not array.dtype.isnative:
+        return array.astype(dtype)
+    return array if array.flags.aligned else array.copy()  # NumPy is slow on unaligned data
 
 
 def little_endian(array: np.ndarray) -> np.ndarray:
