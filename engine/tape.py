@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .registry import Op
 
 _VALUE = operator.attrgetter("value")
+_UNSET: Any = object()
 
 # The forward accumulators (engine.forward) whose context is open, outermost first.
 ACCUMULATORS: ContextVar[tuple[ForwardAccumulator, ...]] = ContextVar(
@@ -241,12 +242,13 @@ class Tape:
         return reached, kept
 
     def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None,
-                  sources: list[Any]) -> dict[int, Any]:
+                  sources: list[Any], reach: Any = _UNSET) -> dict[int, Any]:
         """Cotangents by id, from the tape entries a gradient by `sources` can need (see
-        _reach). When an open tape or accumulator may see the pass (a higher-order
-        gradient), every VJP runs in catalog ops and the cotangents are Tensors. Otherwise they
-        are NumPy values and each op's raw VJP runs where it has one: no Tensor, dispatch or
-        recording per VJP op, as nothing could record them."""
+        _reach; a caller running several passes by the same sources gives it once). When an
+        open tape or accumulator may see the pass (a higher-order gradient), every VJP runs in
+        catalog ops and the cotangents are Tensors. Otherwise they are NumPy values and each
+        op's raw VJP runs where it has one: no Tensor, dispatch or recording per VJP op, as
+        nothing could record them."""
         recorded = bool(ACTIVE.get() or ACCUMULATORS.get())
         if recorded:
             from . import ops
@@ -268,7 +270,8 @@ class Tape:
             return grads
         tracked: Container[int] = self._tracked  # ids that may take a cotangent
         nodes = self._nodes
-        reach = self._reach(sources, nodes)
+        if reach is _UNSET:
+            reach = self._reach(sources, nodes)
         if reach is not None:  # some watched tensor is not a source: entries can be left out
             tracked, nodes = reach
         elif recorded and self._recording:  # a persistent tape asked inside its own context
@@ -408,13 +411,14 @@ class Tape:
             rows: list[list[Tensor | None]] = []
             reasons: dict[int, str] = {}
             n_rows = (int(np.prod(t.shape[1:])) if batch else t.size)
+            reach = self._reach(flat, self._nodes)  # the same for every row: worked out once
             for j in range(n_rows):
                 seed = np.zeros(t.shape, dtype=t.dtype if t.dtype in FLOATING else np.float64)
                 if batch:
                     seed.reshape(t.shape[0], -1)[:, j] = 1
                 else:
                     seed.reshape(-1)[j] = 1
-                grads = self._backward([t], [Tensor(seed)], flat)
+                grads = self._backward([t], [Tensor(seed)], flat, reach)
                 row = self._collect(grads, [t], flat, "none")
                 reasons.update(dict(self.last_unconnected))
                 rows.append(row)

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import tracemalloc
 import weakref
+from typing import Any
 
 import numpy as np
 import pytest
@@ -474,3 +475,27 @@ def test_a_jacobian_by_an_intermediate() -> None:
         z = y * y
     np.testing.assert_allclose(t.jacobian(z, y).numpy(), np.diag(2 * y.numpy()))
     np.testing.assert_allclose(t.jacobian(z, x).numpy(), np.diag(18 * x.numpy()))
+
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["raw", "recorded"])
+def test_a_jacobian_works_out_its_entries_once(
+    recorded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = tf.constant([1.0, 2.0, 3.0])
+    with Tape(persistent=True) as t:
+        t.watch(x)
+        y = tf.sin(x) * 2.0
+        z = y * y
+    scans = []
+    reach = Tape._reach
+
+    def counted(self: Tape, sources: list[Any], nodes: list[Any]) -> Any:
+        scans.append(len(nodes))
+        return reach(self, sources, nodes)
+
+    monkeypatch.setattr(Tape, "_reach", counted)
+    with Tape() if recorded else contextlib.nullcontext():  # an open tape records the rows
+        jac = t.jacobian(z, y)
+    assert scans == [3]  # one scan of the tape's three entries, not one per row
+    np.testing.assert_allclose(jac.numpy(), np.diag(2 * y.numpy()))
