@@ -20,7 +20,7 @@ Array = np.ndarray
 
 def sum_to(g: Any, shape: tuple[int, ...], total: Callable[..., Any] | None = None) -> Any:
     """g summed down to `shape`, undoing NumPy broadcasting; `total` sums over axes (the catalog
-    op by default, np.sum on NumPy values)."""
+    op by default, np.add.reduce on NumPy values)."""
     if g.shape == shape:
         return g
     total = total or reductions.sum_
@@ -70,7 +70,7 @@ def _d(g: Tensor, derivative: Tensor) -> Tensor:
 # ----- the same helpers on NumPy values, for raw VJPs (see Op.raw_vjp) -----
 def unbroadcast_raw(g: Array, shape: tuple[int, ...]) -> Array:
     """unbroadcast on values: g summed down to `shape`."""
-    return sum_to(g, shape, np.sum)
+    return sum_to(g, shape, np.add.reduce)
 
 
 def d_raw(g: Array, derivative: Array) -> Array:
