@@ -301,10 +301,12 @@ def encode(t: Tensor | np.ndarray | None, encoding: str = "json") -> dict[str, A
         head["b64"] = pybase64.b64encode_as_string(little_endian(array))
         return head
     floating = array.dtype.kind == "f"
+    if array.ndim == 0:  # a number: checked in Python (np.isfinite costs a microsecond)
+        v = array.item()
+        head["data"] = v if not floating or math.isfinite(v) else _non_finite_text(v)
+        return head
     finite = not floating or bool(np.isfinite(array).all())
-    if array.ndim == 0:
-        head["data"] = array.item() if finite else _non_finite_text(float(array))
-    elif finite and name != "float16":
+    if finite and name != "float16":
         head["data"] = np.ascontiguousarray(array)
     elif finite:
         head["data"] = array.tolist()

@@ -213,6 +213,8 @@ def test_encode_non_finite_as_strings() -> None:
     assert wire is not None and wire["data"] == [["NaN", "Infinity"], ["-Infinity", 1.0]]
     assert encode(np.float64("nan")) == {"dtype": "float64", "shape": [], "data": "NaN"}
     assert encode(np.array(-np.inf, np.float32))["data"] == "-Infinity"  # type: ignore[index]
+    assert encode(np.array(np.inf, np.float16))["data"] == "Infinity"  # type: ignore[index]
+    assert encode(np.array(65504.0, np.float16))["data"] == 65504.0  # type: ignore[index]
 
 
 def test_encode_float16_as_lists_and_scalars_as_python_values() -> None:
