@@ -56,6 +56,7 @@ class Body:
     msgpack_in: bool = False
     msgpack_out: bool = False
     max_containers: int = 1_048_576  # arrays and objects in the body (settings override it)
+    brackets: int | None = None  # `[` and `{` in raw, if counted while it arrived
 
 
 # A body of a known length beyond this is copied chunk by chunk into one buffer as it arrives,
@@ -64,15 +65,18 @@ BODY_BUFFER_BYTES = 256 * 1024
 
 
 async def receive_body(
-    request: Request, length: int | None, msgpack_in: bool = False
-) -> bytes | memoryview:
+    request: Request, length: int | None, msgpack_in: bool = False, count: bool = False
+) -> tuple[bytes | memoryview, int | None]:
     """The request body. One of a declared length of BODY_BUFFER_BYTES or more comes as a
     read-only view of a buffer filled while the chunks arrive; others as bytes. A msgpack body
-    is placed so that the data of its first big bin is aligned (app.unpack)."""
+    is placed so that the data of its first big bin is aligned (app.unpack). With `count`, a
+    body taken chunk by chunk comes with its count of `[` and `{` (see decode_body), worked
+    out on each chunk while the next is on its way; the count is None otherwise."""
     if length is None or length < BODY_BUFFER_BYTES:
-        return await request.body()
+        return await request.body(), None
     buffer: memoryview | None = None
     filled = 0
+    brackets = 0
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
@@ -85,8 +89,10 @@ async def receive_body(
             raise problems.body_over_length(length)
         buffer[filled:end] = chunk
         filled = end
+        if count:
+            brackets += _brackets(chunk)
         if not message.get("more_body", False):
-            return buffer[:filled].toreadonly()
+            return buffer[:filled].toreadonly(), brackets if count else None
 
 
 def _body_buffer(length: int, head: bytes | None) -> memoryview:
@@ -119,11 +125,18 @@ async def read_body(request: Request) -> Body:
         request.scope, b"content-type", b"accept", b"content-length"
     )
     msgpack_in = content_type is not None and _media_type(content_type) in MSGPACK_TYPES
+    size = int(length) if length is not None else None
+    max_containers = request.app.state.settings.max_body_containers
+    raw, brackets = await receive_body(
+        request, size, msgpack_in,
+        count=not msgpack_in and size is not None and size > 2 * max_containers,
+    )  # fmt: skip
     return Body(
-        raw=await receive_body(request, int(length) if length is not None else None, msgpack_in),
+        raw=raw,
         msgpack_in=msgpack_in,
         msgpack_out=accept is not None and wants_msgpack(accept),
-        max_containers=request.app.state.settings.max_body_containers,
+        max_containers=max_containers,
+        brackets=brackets,
     )
 
 
@@ -142,7 +155,8 @@ def decode_body(body: Body, *, exact: bool = False) -> dict[str, Any]:
         data = _msgpack_tensors(data)
     else:
         if len(body.raw) > 2 * body.max_containers:  # "[]" or "{}": two bytes at least
-            _check_containers(_brackets(body.raw), body.max_containers)
+            n = body.brackets if body.brackets is not None else _brackets(body.raw)
+            _check_containers(n, body.max_containers)
         try:
             data = _exact_json(body.raw) if exact else orjson.loads(body.raw)
         except (orjson.JSONDecodeError, json.JSONDecodeError) as exc:
@@ -157,8 +171,8 @@ def decode_body(body: Body, *, exact: bool = False) -> dict[str, Any]:
 # An empty object costs 3 bytes of JSON (1 of msgpack) and 64 of Python: a body of millions of
 # them is a memory bomb within any sensible body size, so containers are counted before parsing
 # (JSON: counting opening brackets, ~0.07 ms per MB, only in a body big enough to exceed the
-# limit; a string holding brackets only counts high) or while parsing (msgpack: a hook per
-# container).
+# limit, and as it arrives where receive_body takes it chunk by chunk; a string holding
+# brackets only counts high) or while parsing (msgpack: a hook per container).
 BRACKET_CHUNK = 256 * 1024
 
 

@@ -176,7 +176,9 @@ def _request(chunks: list[bytes], disconnect: bool = False) -> Request:
 
 
 def _receive(chunks: list[bytes], length: int | None, msgpack_in: bool = False) -> Any:
-    return asyncio.run(receive_body(_request(chunks), length, msgpack_in))
+    raw, brackets = asyncio.run(receive_body(_request(chunks), length, msgpack_in))
+    assert brackets is None  # not asked for
+    return raw
 
 
 def _split(data: bytes, sizes: list[int]) -> list[bytes]:
@@ -277,3 +279,37 @@ def test_big_json_body_with_an_integer_beyond_int64(client: TestClient) -> None:
         b" " * BODY_BUFFER_BYTES
     )
     assert_problem(client.post(RUN, content=body), 422, "bad_tensor", "/inputs/x")
+
+
+@pytest.mark.parametrize("sizes", [[], [1, 65536], [7, 0, 100_000, 3]])
+def test_brackets_are_counted_as_a_json_body_arrives(sizes: list[int]) -> None:
+    rng = np.random.default_rng(2)
+    data = rng.choice(np.frombuffer(b"[]{}x,1", np.uint8), BODY_BUFFER_BYTES + 999).tobytes()
+    raw, brackets = asyncio.run(
+        receive_body(_request(_split(data, sizes)), len(data), count=True)
+    )
+    assert bytes(raw) == data
+    assert brackets == data.count(b"[") + data.count(b"{")
+
+
+def test_decode_takes_the_count_made_on_arrival() -> None:
+    nested = b"[[[]]]"  # three containers, a limit of two
+    with pytest.raises(LimitError):
+        decode_body(Body(nested, max_containers=2))
+    with pytest.raises(HTTPProblem) as info:  # a count of 1 given: parsed, then not an object
+        decode_body(Body(nested, max_containers=2, brackets=1))
+    assert info.value.status == 422
+
+
+@pytest.mark.parametrize(("rows", "status"), [(100_000, 200), (160_000, 422)])
+def test_a_big_json_body_is_held_to_the_container_limit(
+    make_client: Any, rows: int, status: int
+) -> None:
+    client = make_client(max_body_containers=150_000)
+    body = b'{"inputs": {"x": [%s]}, "program": []}' % b",".join([b"[1.0]"] * rows)
+    assert len(body) > max(BODY_BUFFER_BYTES, 2 * 150_000)
+    response = client.post(RUN, content=body)
+    if status == 200:
+        assert response.status_code == 200, response.text
+    else:
+        assert_problem(response, 422, "limit_exceeded", "")
