@@ -124,7 +124,11 @@ class Tape:
 
     def _leave(self) -> None:
         self._set_state(False, False)
-        ACTIVE.set(tuple(t for t in ACTIVE.get() if t is not self))
+        active = ACTIVE.get()
+        if active and active[-1] is self:  # the innermost tape leaves (a `with` block ends)
+            ACTIVE.set(active[:-1])
+        else:
+            ACTIVE.set(tuple(t for t in active if t is not self))
 
     @property
     def recording(self) -> bool:
@@ -150,6 +154,9 @@ class Tape:
     # ----- watching -----
     def watch(self, tensor: Any) -> None:
         """Track a tensor, a variable, or a (nested) list of them."""
+        if isinstance(tensor, Tensor):
+            self._watch_one(tensor)
+            return
         for t in _flatten(tensor):
             if not isinstance(t, Tensor):
                 raise TypeError(f"can only watch tensors and variables, not {type(t).__name__}")
@@ -485,7 +492,10 @@ def _flat(x: Any) -> list[Any]:
     """list(_flatten(x)), without a generator for the usual one tensor or flat list."""
     if isinstance(x, Tensor):
         return [x]
-    if isinstance(x, list | tuple) and not any(isinstance(i, list | tuple | dict) for i in x):
+    if isinstance(x, list | tuple):
+        for i in x:
+            if isinstance(i, list | tuple | dict):
+                return list(_flatten(x))
         return list(x)
     return list(_flatten(x))
 
@@ -504,9 +514,11 @@ def _flatten(x: Any) -> Iterator[Any]:
 def _shaped(structure: Any, flat: list[Any]) -> Any:
     """_unflatten(structure, iter(flat)), without a generator for a flat list."""
     if isinstance(structure, list | tuple):
-        if not any(isinstance(i, list | tuple | dict) for i in structure):
-            return type(structure)(flat)
-    elif not isinstance(structure, dict):
+        for i in structure:
+            if isinstance(i, list | tuple | dict):
+                return _unflatten(structure, iter(flat))
+        return type(structure)(flat)
+    if not isinstance(structure, dict):
         return flat[0]
     return _unflatten(structure, iter(flat))
 
