@@ -61,8 +61,11 @@ def record(tapes: tuple[Tape, ...], op: Op, inputs: tuple[Tensor, ...], attrs: d
         if not hit:
             if tape._cut:
                 tape._note_cut(inputs, out, op)
+            seen = tape._seen
+            if seen is None:
+                seen = tape._seen = weakref.WeakValueDictionary()
             for x in inputs:
-                tape._seen[id(x)] = x
+                seen[id(x)] = x
             continue
         if op.vjp is None:
             tape._note_cut(inputs, out, op, force=True)
@@ -94,7 +97,8 @@ class Tape:
         self._tracked: dict[int, Tensor] = {}
         self._cut: dict[int, Tensor] = {}
         self._cut_edges: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-        self._seen: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+        # Tensors ops read under the tape without it tracking them (by id, made on first use).
+        self._seen: weakref.WeakValueDictionary[int, Tensor] | None = None
         self._late: set[int] = set()
         self._watched_vars: list[Variable] = []
         self._watched: set[int] = set()  # ids of every tensor watched (not an op's output)
@@ -166,7 +170,7 @@ class Tape:
         key = id(t)
         if key in self._tracked:
             return
-        if self._seen.get(key) is t:
+        if self._seen is not None and self._seen.get(key) is t:
             self._late.add(key)
         self._tracked[key] = t
         self._watched.add(key)
@@ -240,12 +244,14 @@ class Tape:
         kept = []
         for node in nodes:
             op, inputs, _attrs, out = node
-            if any(id(x) in reached for x in inputs):
-                kept.append(node)
-                if op.multi:
-                    reached.update(id(o) for o in out)
-                else:
-                    reached.add(id(out))
+            for x in inputs:
+                if id(x) in reached:
+                    kept.append(node)
+                    if op.multi:
+                        reached.update(id(o) for o in out)
+                    else:
+                        reached.add(id(out))
+                    break
         return reached, kept
 
     def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None,

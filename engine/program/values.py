@@ -34,6 +34,7 @@ ENCODINGS = ("json", "base64")
 DATA_KEYS = frozenset({"data", "dtype", "shape"})
 B64_KEYS = frozenset({"b64", "dtype", "shape"})
 INPUT_KEY = "variable"
+INPUT_KEYS = DATA_KEYS | {INPUT_KEY}  # the keys of an input's object form
 
 # A fast JSON parser (orjson) reads an integer literal beyond 64 bits as a float, and 10**20
 # would pass as 1e20 where the contract makes it an error. A caller that parsed with one sets
@@ -80,7 +81,7 @@ def decode_input(value: Any, pointer: str) -> tuple[np.ndarray, bool]:
             code="bad_value",
             pointer=pointer_to(pointer, INPUT_KEY),
         )
-    return _decode_object(value, pointer, DATA_KEYS | {INPUT_KEY}), variable
+    return _decode_object(value, pointer, INPUT_KEYS), variable
 
 
 def dtype_of(name: Any, pointer: str) -> np.dtype:
