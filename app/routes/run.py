@@ -120,7 +120,8 @@ def wants_msgpack(accept: str | None) -> bool:
 
 
 async def read_body(request: Request) -> Body:
-    """The body as bytes (the size limit is enforced while it streams in, see app.main)."""
+    """The body and how to read and answer it (the size limit is enforced while it streams
+    in, see app.main)."""
     content_type, accept, length = first_values(
         request.scope, b"content-type", b"accept", b"content-length"
     )
