@@ -65,13 +65,14 @@ BODY_BUFFER_BYTES = 256 * 1024
 
 
 async def receive_body(
-    request: Request, length: int | None, msgpack_in: bool = False, count: bool = False
+    request: Request, length: int | None, msgpack_in: bool = False, count_brackets: bool = False
 ) -> tuple[bytes | memoryview, int | None]:
     """The request body. One of a declared length of BODY_BUFFER_BYTES or more comes as a
     read-only view of a buffer filled while the chunks arrive; others as bytes. A msgpack body
-    is placed so that the data of its first big bin is aligned (app.unpack). With `count`, a
-    body taken chunk by chunk comes with its count of `[` and `{` (see decode_body), worked
-    out on each chunk while the next is on its way; the count is None otherwise."""
+    is placed so that the data of its first big bin is aligned (app.unpack). With
+    `count_brackets`, a body taken chunk by chunk comes with its count of `[` and `{` (see
+    decode_body), worked out on each chunk while the next is on its way; else the count is
+    None."""
     if length is None or length < BODY_BUFFER_BYTES:
         return await request.body(), None
     buffer: memoryview | None = None
@@ -89,10 +90,10 @@ async def receive_body(
             raise problems.body_over_length(length)
         buffer[filled:end] = chunk
         filled = end
-        if count:
+        if count_brackets:
             brackets += _brackets(chunk)
         if not message.get("more_body", False):
-            return buffer[:filled].toreadonly(), brackets if count else None
+            return buffer[:filled].toreadonly(), brackets if count_brackets else None
 
 
 def _body_buffer(length: int, head: bytes | None) -> memoryview:
@@ -130,7 +131,7 @@ async def read_body(request: Request) -> Body:
     max_containers = request.app.state.settings.max_body_containers
     raw, brackets = await receive_body(
         request, size, msgpack_in,
-        count=not msgpack_in and size is not None and size > 2 * max_containers,
+        count_brackets=not msgpack_in and size is not None and size > 2 * max_containers,
     )  # fmt: skip
     return Body(
         raw=raw,

@@ -286,7 +286,7 @@ def test_brackets_are_counted_as_a_json_body_arrives(sizes: list[int]) -> None:
     rng = np.random.default_rng(2)
     data = rng.choice(np.frombuffer(b"[]{}x,1", np.uint8), BODY_BUFFER_BYTES + 999).tobytes()
     raw, brackets = asyncio.run(
-        receive_body(_request(_split(data, sizes)), len(data), count=True)
+        receive_body(_request(_split(data, sizes)), len(data), count_brackets=True)
     )
     assert bytes(raw) == data
     assert brackets == data.count(b"[") + data.count(b"{")

@@ -199,3 +199,17 @@ def test_raw_vjp_of_a_square_by_multiply_sums_both_cotangents(dtype: type) -> No
         assert none is None
         assert got.dtype == expected.dtype and got.shape == expected.shape
         np.testing.assert_array_equal(got, expected, err_msg=f"g = {g.flat[0]}")
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.bool_, np.int32, np.int64, np.float16, np.float32, np.float64]
+)
+@pytest.mark.parametrize("axis", [None, 0, -1, (0, 1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sum_answers_as_np_sum(dtype: type, axis: object, keepdims: bool) -> None:
+    # sum's forward is np.add.reduce (np.sum without its dispatch): the same dtypes and values
+    x = (np.arange(24).reshape(2, 3, 4) % 3).astype(dtype)
+    got = OPS["sum"](Tensor(x), axis=axis, keepdims=keepdims).value
+    want = np.sum(x, axis=axis, keepdims=keepdims)
+    assert got.dtype == want.dtype and np.shape(got) == np.shape(want)
+    np.testing.assert_array_equal(got, want)
