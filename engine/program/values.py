@@ -302,7 +302,7 @@ def encode(t: Tensor | np.ndarray | None, encoding: str = "json") -> dict[str, A
         head["b64"] = pybase64.b64encode_as_string(little_endian(array))
         return head
     floating = array.dtype.kind == "f"
-    if array.ndim == 0:  # a number: checked in Python (np.isfinite costs a microsecond)
+    if array.ndim == 0:  # a number: checked in Python (np.isfinite(...).all() costs ~2 µs)
         v = array.item()
         head["data"] = v if not floating or math.isfinite(v) else _non_finite_text(v)
         return head
