@@ -14,9 +14,17 @@ MAX_ITEMS = 1024  # ~0.3 ms of walking at most, before msgpack takes over
 MAX_ARRAY = 256
 MAX_DEPTH = 64
 
-_U16, _U32, _U64 = (struct.Struct(f">{c}") for c in "HIQ")
-_I8, _I16, _I32, _I64 = (struct.Struct(f">{c}") for c in "bhiq")
-_F32, _F64 = (struct.Struct(f">{c}") for c in "fd")
+# The type bytes beyond the fix- ranges: constants, fixed-width numbers (big-endian), and the
+# kinds whose length comes first (bin, str, array, map) with the length's width.
+_CONSTANTS = {0xC0: None, 0xC2: False, 0xC3: True}
+_NUMBERS = {b: struct.Struct(f">{c}") for b, c in zip(range(0xCA, 0xD4), "fdBHIQbhiq", strict=True)}
+_U8, _U16, _U32 = (struct.Struct(f">{c}") for c in "BHI")
+_SIZED = {
+    0xC4: ("bin", _U8), 0xC5: ("bin", _U16), 0xC6: ("bin", _U32),
+    0xD9: ("str", _U8), 0xDA: ("str", _U16), 0xDB: ("str", _U32),
+    0xDC: ("array", _U16), 0xDD: ("array", _U32),
+    0xDE: ("map", _U16), 0xDF: ("map", _U32),
+}  # fmt: skip
 
 
 # NumPy is slow on unaligned data (an unaligned float64 input made the engine's part of a
@@ -88,60 +96,21 @@ class _Walker:
             return self.str(b & 0x1F)
         if b >= 0xE0:  # negative fixint
             return b - 0x100
-        if b == 0xC0:
-            return None
-        if b == 0xC2:
-            return False
-        if b == 0xC3:
-            return True
-        if b == 0xC4:
-            return self.bin(self.size(1))
-        if b == 0xC5:
-            return self.bin(self.size(2))
-        if b == 0xC6:
-            return self.bin(self.size(4))
-        if b == 0xCA:
-            return self.fixed(_F32)
-        if b == 0xCB:
-            return self.fixed(_F64)
-        if b == 0xCC:
-            return self.size(1)
-        if b == 0xCD:
-            return self.size(2)
-        if b == 0xCE:
-            return self.size(4)
-        if b == 0xCF:
-            return self.fixed(_U64)
-        if b == 0xD0:
-            return self.fixed(_I8)
-        if b == 0xD1:
-            return self.fixed(_I16)
-        if b == 0xD2:
-            return self.fixed(_I32)
-        if b == 0xD3:
-            return self.fixed(_I64)
-        if b == 0xD9:
-            return self.str(self.size(1))
-        if b == 0xDA:
-            return self.str(self.size(2))
-        if b == 0xDB:
-            return self.str(self.size(4))
-        if b == 0xDC:
-            return self.array(self.size(2), depth)
-        if b == 0xDD:
-            return self.array(self.size(4), depth)
-        if b == 0xDE:
-            return self.map(self.size(2), depth)
-        if b == 0xDF:
-            return self.map(self.size(4), depth)
-        raise Fallback  # 0xC1 (never used), ext and fixext types
-
-    def size(self, width: int) -> int:
-        pos = self.pos
-        self.pos = pos + width
-        if width == 1:
-            return self.buf[pos]
-        return (_U16 if width == 2 else _U32).unpack_from(self.buf, pos)[0]
+        if b in _CONSTANTS:
+            return _CONSTANTS[b]
+        number = _NUMBERS.get(b)
+        if number is not None:
+            return self.fixed(number)
+        sized = _SIZED.get(b)
+        if sized is None:
+            raise Fallback  # 0xC1 (never used), ext and fixext types
+        kind, length = sized
+        n = self.fixed(length)
+        if kind == "bin":
+            return self.bin(n)
+        if kind == "str":
+            return self.str(n)
+        return self.array(n, depth) if kind == "array" else self.map(n, depth)
 
     def fixed(self, form: struct.Struct) -> Any:
         pos = self.pos
