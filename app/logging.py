@@ -108,14 +108,29 @@ def log_request(logger: logging.Logger, fields: dict[str, Any]) -> None:
     if not logger.isEnabledFor(logging.INFO):
         return
     handler, parent = _HANDLER, logger.parent
-    if (handler is None or parent is None or logger.handlers or logger.filters
-            or not logger.propagate or parent.propagate or parent.filters or handler.filters
-            or len(parent.handlers) != 1 or parent.handlers[0] is not handler
-            or handler.level > logging.INFO or type(handler.formatter) is not JSONFormatter):
+    if (
+        handler is None
+        or parent is None
+        or logger.handlers
+        or logger.filters
+        or not logger.propagate
+        or parent.propagate
+        or parent.filters
+        or handler.filters
+        or len(parent.handlers) != 1
+        or parent.handlers[0] is not handler
+        or handler.level > logging.INFO
+        or type(handler.formatter) is not JSONFormatter
+    ):
         logger.info("request", extra=fields)
         return
-    entry = {"time": _timestamp(time.time()), "level": "INFO", "logger": logger.name,
-             "message": "request", **fields}
+    entry = {
+        "time": _timestamp(time.time()),
+        "level": "INFO",
+        "logger": logger.name,
+        "message": "request",
+        **fields,
+    }
     text = orjson.dumps(entry, default=str).decode() + "\n"
     try:
         with handler.lock:  # type: ignore[union-attr]  # as Handler.handle holds it

@@ -47,8 +47,9 @@ class ServiceMiddleware:
     """Around every HTTP request: X-Request-ID, the body size limit (413), one JSON log line,
     request metrics, and the last-resort 500 (logged with its traceback, never the payload)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int,
-                 direct: dict[str, ASGIApp] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, direct: dict[str, ASGIApp] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         # POST paths answered without the app's router and exception middleware (the
@@ -61,7 +62,8 @@ class ServiceMiddleware:
             return
         given, length = first_values(scope, b"x-request-id", b"content-length")
         request_id = (
-            given if given is not None and REQUEST_ID.fullmatch(given)
+            given
+            if given is not None and REQUEST_ID.fullmatch(given)
             else f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
         )
         info = RequestInfo(request_id)
@@ -86,8 +88,11 @@ class ServiceMiddleware:
             if early is not None:
                 await problems.response_for(early)(scope, receive, send_with_id)
             else:
-                direct = (self.direct.get(scope["path"])
-                          if scope["method"] == "POST" and not scope.get("root_path") else None)
+                direct = (
+                    self.direct.get(scope["path"])
+                    if scope["method"] == "POST" and not scope.get("root_path")
+                    else None
+                )
                 await (direct or self.app)(scope, self._limited(receive), send_with_id)
         except ClientDisconnect:
             status = 499  # the client left before its body arrived: nothing to answer
@@ -238,7 +243,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(  # CORS sits inside this middleware: with it, no request skips past it
-        ServiceMiddleware, max_body_bytes=settings.max_body_bytes,
+        ServiceMiddleware,
+        max_body_bytes=settings.max_body_bytes,
         direct=None if settings.cors_origins else direct_routes(plain),
     )
 

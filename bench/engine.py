@@ -121,8 +121,7 @@ def mlp_data(rng: np.random.Generator) -> dict[str, np.ndarray]:
     }
 
 
-def mlp_engine(d: dict[str, np.ndarray], last_only: bool = False
-               ) -> Callable[[], list[np.ndarray]]:
+def mlp_engine(d: dict[str, np.ndarray], last_only: bool = False) -> Callable[[], list[np.ndarray]]:
     """The MLP's gradient by every parameter, or by the last layer's only (every parameter is
     a variable read under the tape, so all of them are watched either way)."""
     params = [gt.Variable(d[k]) for k in ("w1", "b1", "w2", "b2", "w3", "b3")]
@@ -140,8 +139,7 @@ def mlp_engine(d: dict[str, np.ndarray], last_only: bool = False
     return run
 
 
-def mlp_numpy(d: dict[str, np.ndarray], last_only: bool = False
-              ) -> Callable[[], list[np.ndarray]]:
+def mlp_numpy(d: dict[str, np.ndarray], last_only: bool = False) -> Callable[[], list[np.ndarray]]:
     def run() -> list[np.ndarray]:
         x, labels = d["x"], d["labels"]
         h1 = np.tanh(x @ d["w1"] + d["b1"])
@@ -193,13 +191,16 @@ def hvp_numpy(a: np.ndarray, w: np.ndarray, v: np.ndarray) -> Callable[[], np.nd
     return run
 
 
-def against_numpy(e: tuple[float, float, float], n: tuple[float, float, float], digits: int
-                  ) -> str:
+def against_numpy(e: tuple[float, float, float], n: tuple[float, float, float], digits: int) -> str:
     """One line: gradtape's and NumPy's median (min, max) in ms, and their ratios."""
+
     def ms(t: tuple[float, float, float]) -> str:
         return f"{t[1] * 1e3:.{digits}f} (min {t[0] * 1e3:.{digits}f}, max {t[2] * 1e3:.{digits}f})"
-    return (f"  gradtape {ms(e)}   numpy {ms(n)}   ratio {e[1] / n[1]:.2f}x "
-            f"(min-to-min {e[0] / n[0]:.2f}x)")
+
+    return (
+        f"  gradtape {ms(e)}   numpy {ms(n)}   ratio {e[1] / n[1]:.2f}x "
+        f"(min-to-min {e[0] / n[0]:.2f}x)"
+    )
 
 
 def main() -> None:
@@ -222,8 +223,10 @@ def main() -> None:
     for name, fn in rows:
         lo, med, hi = timed(fn, r, 20)
         results[name] = med
-        print(f"  {name:22s} {lo / N_CHAIN * 1e6:7.2f} {med / N_CHAIN * 1e6:7.2f} "
-              f"{hi / N_CHAIN * 1e6:7.2f}")
+        print(
+            f"  {name:22s} {lo / N_CHAIN * 1e6:7.2f} {med / N_CHAIN * 1e6:7.2f} "
+            f"{hi / N_CHAIN * 1e6:7.2f}"
+        )
     base = results["gradtape"]
     for name, med in results.items():
         if name != "gradtape":

@@ -42,8 +42,10 @@ RSS_GROWTH_LIMIT_PCT = 10.0
 def request_mix() -> list[tuple[str, bytes, int]]:
     """(name, body, expected status) for each kind of request in the soak: the concurrency
     test's request families, and a body that is not JSON."""
-    mix = [(family.__name__, orjson.dumps(family(1.0)), 422 if family in REFUSED else 200)
-           for family in FAMILIES]
+    mix = [
+        (family.__name__, orjson.dumps(family(1.0)), 422 if family in REFUSED else 200)
+        for family in FAMILIES
+    ]
     return [*mix, ("bad_json", b'{"program": [', 400)]
 
 

@@ -41,13 +41,17 @@ globals().update({k: v for k, v in OPS.items() if k not in globals()})
 
 
 def ones(shape: Any, dtype: Any = "float64") -> Tensor:
-    return OPS["ones"](shape=tuple(np.atleast_1d(shape).tolist()) if shape != () else (),
-                       dtype=np.dtype(dtype).name)
+    return OPS["ones"](
+        shape=tuple(np.atleast_1d(shape).tolist()) if shape != () else (),
+        dtype=np.dtype(dtype).name,
+    )
 
 
 def zeros(shape: Any, dtype: Any = "float64") -> Tensor:
-    return OPS["zeros"](shape=tuple(np.atleast_1d(shape).tolist()) if shape != () else (),
-                        dtype=np.dtype(dtype).name)
+    return OPS["zeros"](
+        shape=tuple(np.atleast_1d(shape).tolist()) if shape != () else (),
+        dtype=np.dtype(dtype).name,
+    )
 
 
 __all__ = [

@@ -33,8 +33,11 @@ class ForwardAccumulator:
                 raise TypeError(f"primals must be tensors or variables, not {type(p).__name__}")
             tangent = as_tensor(t)
             if tangent.shape != p.shape:
-                raise OpError(f"a tangent of shape {list(tangent.shape)} for a primal of shape "
-                              f"{list(p.shape)}", code="shape_mismatch")
+                raise OpError(
+                    f"a tangent of shape {list(tangent.shape)} for a primal of shape "
+                    f"{list(p.shape)}",
+                    code="shape_mismatch",
+                )
             if p.dtype in FLOATING and tangent.dtype != p.dtype:
                 tangent = Tensor(np.asarray(tangent.value, dtype=p.dtype))
             self._tangents[id(p)] = (p, tangent)
@@ -57,8 +60,9 @@ class ForwardAccumulator:
             if entry is not None and entry[0] is p:
                 out.append(entry[1])
             else:
-                out.append(Tensor(np.zeros_like(p.value)) if unconnected_gradients == "zero"
-                           else None)
+                out.append(
+                    Tensor(np.zeros_like(p.value)) if unconnected_gradients == "zero" else None
+                )
         return _unflatten(primals, iter(out))
 
     def _push(self, op: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Any) -> None:
@@ -80,14 +84,24 @@ class ForwardAccumulator:
                 self._tangents[id(o)] = (o, t)
 
 
-def push(accumulators: tuple[ForwardAccumulator, ...], op: Op, inputs: tuple[Tensor, ...],
-         attrs: dict[str, Any], out: Any) -> None:
+def push(
+    accumulators: tuple[ForwardAccumulator, ...],
+    op: Op,
+    inputs: tuple[Tensor, ...],
+    attrs: dict[str, Any],
+    out: Any,
+) -> None:
     for acc in accumulators:
         acc._push(op, inputs, attrs, out)
 
 
-def jvp_from_vjp(op: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Any,
-                 tangents: list[Tensor | None]) -> list[Tensor | None]:
+def jvp_from_vjp(
+    op: Op,
+    inputs: tuple[Tensor, ...],
+    attrs: dict[str, Any],
+    out: Any,
+    tangents: list[Tensor | None],
+) -> list[Tensor | None]:
     """J v for one op application, as d/du <vjp(u), v> at u = 0 (exact: vjp is linear in u)."""
     from . import ops
 
@@ -96,13 +110,18 @@ def jvp_from_vjp(op: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out:
     with Tape() as tape:
         tape.watch(us)
         gin = op.vjp(tuple(us) if op.multi else us[0], out, *inputs, **attrs)
-        terms = [ops.sum_(gx * t) for gx, t, x in zip(gin, tangents, inputs, strict=True)
-                 if gx is not None and t is not None and x.dtype in FLOATING]
+        terms = [
+            ops.sum_(gx * t)
+            for gx, t, x in zip(gin, tangents, inputs, strict=True)
+            if gx is not None and t is not None and x.dtype in FLOATING
+        ]
         if not terms:
             return [None] * len(outs)
         total = terms[0]
         for term in terms[1:]:
             total = total + term
     grads = tape.gradient(total, us)
-    return [None if g is None or o.dtype not in FLOATING else g
-            for g, o in zip(grads, outs, strict=True)]
+    return [
+        None if g is None or o.dtype not in FLOATING else g
+        for g, o in zip(grads, outs, strict=True)
+    ]

@@ -84,8 +84,10 @@ class Budget:
         self.ops += nodes
         limits = self.limits
         if self.ops > limits.max_ops:
-            raise LimitError(f"more than {limits.max_ops} ops executed in this request "
-                             f"(a gradient over {nodes} recorded ops)")
+            raise LimitError(
+                f"more than {limits.max_ops} ops executed in this request "
+                f"(a gradient over {nodes} recorded ops)"
+            )
         if self.live + elements > limits.max_live_elements:
             raise LimitError(
                 f"the gradient's cotangents ({elements} elements) would bring the live elements "

@@ -105,8 +105,14 @@ def _str(v: Any) -> str:
 
 
 DTYPE_NAMES = ("float16", "float32", "float64", "int32", "int64", "bool")
-DTYPE_ALIASES = {"FP16": "float16", "FP32": "float32", "FP64": "float64", "INT32": "int32",
-                 "INT64": "int64", "BOOL": "bool"}
+DTYPE_ALIASES = {
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+    "INT32": "int32",
+    "INT64": "int64",
+    "BOOL": "bool",
+}
 
 
 def _dtype(v: Any) -> str:
@@ -139,30 +145,52 @@ def _index(v: Any) -> str | tuple[Any, ...]:
 INT = {"type": "integer"}
 INT_LIST = {"type": "array", "items": INT}
 K_INT = AttrKind("int", INT, _int)
-K_OPT_INT = AttrKind("int?", {"anyOf": [INT, {"type": "null"}]},
-                     lambda v: None if v is None else _int(v))
-K_INTS = AttrKind("ints", {"anyOf": [INT_LIST, {"type": "null"}]},
-                  lambda v: None if v is None else _ints(v))
+K_OPT_INT = AttrKind(
+    "int?", {"anyOf": [INT, {"type": "null"}]}, lambda v: None if v is None else _int(v)
+)
+K_INTS = AttrKind(
+    "ints", {"anyOf": [INT_LIST, {"type": "null"}]}, lambda v: None if v is None else _ints(v)
+)
 K_INT_OR_INTS = AttrKind("int|ints", {"anyOf": [INT, INT_LIST]}, _int_or_ints)
 K_AXES = AttrKind("axes", {"anyOf": [INT, INT_LIST, {"type": "null"}]}, _axes)
-K_SHAPE = AttrKind("shape", {"anyOf": [{"type": "integer", "minimum": 0},
-                                       {"type": "array", "items": {"type": "integer"}}]}, _shape)
+K_SHAPE = AttrKind(
+    "shape",
+    {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "array", "items": {"type": "integer"}}]},
+    _shape,
+)
 K_FLOAT = AttrKind("float", {"type": "number"}, _float)
-K_OPT_FLOAT = AttrKind("float?", {"anyOf": [{"type": "number"}, {"type": "null"}]},
-                       lambda v: None if v is None else _float(v))
-K_SCALAR = AttrKind("scalar", {"anyOf": [{"type": "number"}, {"type": "boolean"},
-                                         {"enum": ["NaN", "Infinity", "-Infinity"]}]}, _scalar)
+K_OPT_FLOAT = AttrKind(
+    "float?",
+    {"anyOf": [{"type": "number"}, {"type": "null"}]},
+    lambda v: None if v is None else _float(v),
+)
+K_SCALAR = AttrKind(
+    "scalar",
+    {
+        "anyOf": [
+            {"type": "number"},
+            {"type": "boolean"},
+            {"enum": ["NaN", "Infinity", "-Infinity"]},
+        ]
+    },
+    _scalar,
+)
 K_BOOL = AttrKind("bool", {"type": "boolean"}, _bool)
 K_STR = AttrKind("str", {"type": "string"}, _str)
 K_DTYPE = AttrKind("dtype", {"enum": [*DTYPE_NAMES, *DTYPE_ALIASES]}, _dtype)
-K_OPT_DTYPE = AttrKind("dtype?", {"anyOf": [{"enum": [*DTYPE_NAMES, *DTYPE_ALIASES]},
-                                            {"type": "null"}]},
-                       lambda v: None if v is None else _dtype(v))
-K_PAD = AttrKind("pad_width", {"anyOf": [INT, INT_LIST, {"type": "array", "items": INT_LIST}]},
-                 _pad_width)
-K_INDEX = AttrKind("index", {"type": "string",
-                            "description": "NumPy basic indexing, e.g. '1:3, ::2, None, ...'"},
-                   _index)
+K_OPT_DTYPE = AttrKind(
+    "dtype?",
+    {"anyOf": [{"enum": [*DTYPE_NAMES, *DTYPE_ALIASES]}, {"type": "null"}]},
+    lambda v: None if v is None else _dtype(v),
+)
+K_PAD = AttrKind(
+    "pad_width", {"anyOf": [INT, INT_LIST, {"type": "array", "items": INT_LIST}]}, _pad_width
+)
+K_INDEX = AttrKind(
+    "index",
+    {"type": "string", "description": "NumPy basic indexing, e.g. '1:3, ::2, None, ...'"},
+    _index,
+)
 
 # Annotated aliases for forward signatures.
 Int = Annotated[int, K_INT]
@@ -242,8 +270,9 @@ class Op:
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         n = len(args)
         if not self.min_inputs <= n <= self.most_inputs:
-            raise OpError(f"{self.name} takes {self.arity_text()} inputs, got {n}",
-                          code="bad_arity")
+            raise OpError(
+                f"{self.name} takes {self.arity_text()} inputs, got {n}", code="bad_arity"
+            )
         if attrs and not attrs.keys() <= self.attrs.keys():
             unknown = sorted(attrs.keys() - self.attrs.keys())
             raise OpError(f"{self.name} has no attr {', '.join(unknown)}", code="bad_attrs")
@@ -351,8 +380,9 @@ class Op:
             spec = self.attrs.get(key)
             if spec is None:
                 known = ", ".join(self.attrs) or "none"
-                raise OpError(f"{self.name} has no attr {key!r} (its attrs: {known})",
-                              code="bad_attrs")
+                raise OpError(
+                    f"{self.name} has no attr {key!r} (its attrs: {known})", code="bad_attrs"
+                )
             try:
                 converted = spec.kind.convert(value)
                 if spec.choices is not None and converted not in spec.choices:
@@ -371,8 +401,9 @@ class Op:
             "name": self.name,
             "aliases": list(self.aliases),
             "inputs": {"min": self.min_inputs, "max": self.max_inputs},
-            "outputs": ("variable" if self.multi and self.name == "split"
-                        else 2 if self.multi else 1),
+            "outputs": (
+                "variable" if self.multi and self.name == "split" else 2 if self.multi else 1
+            ),
             "attrs": {
                 "type": "object",
                 "properties": {n: s.schema() for n, s in self.attrs.items()},
@@ -452,8 +483,22 @@ def defop(
     if raw is not None and (vjp is None or multi):
         raise ValueError(f"op {name!r}: a raw VJP needs a VJP and a single output")
     raw_needs = raw is not None and "needs" in inspect.signature(raw).parameters
-    op = Op(name, forward, vjp, tuple(aliases), doc, conventions or {}, lo, hi, attrs, multi, size,
-            vjp_needs, raw, raw_needs)
+    op = Op(
+        name,
+        forward,
+        vjp,
+        tuple(aliases),
+        doc,
+        conventions or {},
+        lo,
+        hi,
+        attrs,
+        multi,
+        size,
+        vjp_needs,
+        raw,
+        raw_needs,
+    )
     OPS[name] = op
     for alias in aliases:
         if alias in OPS or alias in ALIASES:
@@ -470,8 +515,9 @@ def lookup_op(name: str) -> Op | None:
     return op
 
 
-def _signature(fn: Callable[..., Any], choices: dict[str, tuple[str, ...]]
-               ) -> tuple[int, int | None, dict[str, AttrSpec]]:
+def _signature(
+    fn: Callable[..., Any], choices: dict[str, tuple[str, ...]]
+) -> tuple[int, int | None, dict[str, AttrSpec]]:
     if isinstance(fn, np.ufunc):
         return fn.nin, fn.nin, {}
     sig = inspect.signature(fn)
@@ -495,8 +541,19 @@ def _signature(fn: Callable[..., Any], choices: dict[str, tuple[str, ...]]
 
 
 # ----- NumPy's exceptions -> engine errors with stable codes -----
-_SHAPE_WORDS = ("shape", "broadcast", "align", "dimension", "size", "operands could not",
-                "must have", "mismatch", "same number", "square", "rank")
+_SHAPE_WORDS = (
+    "shape",
+    "broadcast",
+    "align",
+    "dimension",
+    "size",
+    "operands could not",
+    "must have",
+    "mismatch",
+    "same number",
+    "square",
+    "rank",
+)
 
 
 def numpy_error(name: str, exc: Exception) -> OpError:

@@ -43,8 +43,9 @@ STOPPED = "stopped"
 NON_FLOATING = "non_floating"
 
 
-def record(tapes: tuple[Tape, ...], op: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any],
-           out: Any) -> None:
+def record(
+    tapes: tuple[Tape, ...], op: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Any
+) -> None:
     """Put one op application on every open tape that tracks one of its inputs."""
     for tape in tapes:
         tracked = tape._tracked
@@ -117,8 +118,11 @@ class Tape:
     # ----- context -----
     def __enter__(self) -> Tape:
         if self._in_context:
-            raise TapeError("Tape is still recording, This can happen if you try to re-enter "
-                            "an already-active tape.", code="tape_name_in_use")
+            raise TapeError(
+                "Tape is still recording, This can happen if you try to re-enter "
+                "an already-active tape.",
+                code="tape_name_in_use",
+            )
         self._set_state(True, False)
         ACTIVE.set((*ACTIVE.get(), self))
         return self
@@ -142,8 +146,10 @@ class Tape:
     def stop_recording(self) -> Iterator[None]:
         """Temporarily stop recording operations on this tape (`tf.GradientTape.stop_recording`)."""
         if not self._recording:
-            raise TapeError("Tape.stop_recording() called on a tape that is not recording",
-                            code="tape_not_recording")
+            raise TapeError(
+                "Tape.stop_recording() called on a tape that is not recording",
+                code="tape_not_recording",
+            )
         self._set_state(True, True)
         try:
             yield
@@ -201,8 +207,13 @@ class Tape:
             self._leave()
         self._used = True
 
-    def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
-                 unconnected_gradients: str = "none") -> Any:
+    def gradient(
+        self,
+        target: Any,
+        sources: Any,
+        output_gradients: Any = None,
+        unconnected_gradients: str = "none",
+    ) -> Any:
         """Gradient of the sum of `target`(s) w.r.t. each source, in the structure of `sources`.
 
         Unconnected sources give None (or zeros with unconnected_gradients="zero"); why each is
@@ -216,12 +227,17 @@ class Tape:
         if output_gradients is not None:
             seeds = [None if s is None else as_tensor(s) for s in _flat(output_gradients)]
             if len(seeds) != len(targets):
-                raise OpError(f"{len(seeds)} output_gradients for {len(targets)} targets",
-                              code="shape_mismatch")
+                raise OpError(
+                    f"{len(seeds)} output_gradients for {len(targets)} targets",
+                    code="shape_mismatch",
+                )
             for t, s in zip(targets, seeds, strict=True):
                 if s is not None and s.shape != t.shape:
-                    raise OpError(f"output_gradients shape {list(s.shape)} does not match the "
-                                  f"target shape {list(t.shape)}", code="shape_mismatch")
+                    raise OpError(
+                        f"output_gradients shape {list(s.shape)} does not match the "
+                        f"target shape {list(t.shape)}",
+                        code="shape_mismatch",
+                    )
         try:
             grads = self._backward(targets, seeds, flat_sources)
             result = self._collect(grads, targets, flat_sources, unconnected_gradients)
@@ -254,8 +270,13 @@ class Tape:
                     break
         return reached, kept
 
-    def _backward(self, targets: list[Tensor], seeds: list[Tensor | None] | None,
-                  sources: list[Any], reach: Any = _UNSET) -> dict[int, Any]:
+    def _backward(
+        self,
+        targets: list[Tensor],
+        seeds: list[Tensor | None] | None,
+        sources: list[Any],
+        reach: Any = _UNSET,
+    ) -> dict[int, Any]:
         """Cotangents by id, from the tape entries a gradient by `sources` can need (see
         _reach; a caller running several passes by the same sources gives it once). When an
         open tape or accumulator may see the pass (a higher-order gradient), every VJP runs in
@@ -271,8 +292,13 @@ class Tape:
                 continue
             s = seeds[i] if seeds is not None else None
             if recorded:
-                seed: Any = (Tensor(np.ones_like(t.value)) if s is None else s
-                             if s.dtype == t.dtype else ops.cast(s, dtype=t.dtype.name))
+                seed: Any = (
+                    Tensor(np.ones_like(t.value))
+                    if s is None
+                    else s
+                    if s.dtype == t.dtype
+                    else ops.cast(s, dtype=t.dtype.name)
+                )
             elif s is None:
                 v = t.value
                 seed = v.dtype.type(1) if not v.ndim else np.ones_like(v)
@@ -307,19 +333,29 @@ class Tape:
                 n = len(inputs)
                 if n == 1:  # the common shapes, without a loop
                     x = inputs[0]
-                    gx = (raw(g, out.value, x.value, **attrs) if attrs
-                          else raw(g, out.value, x.value))[0]
+                    gx = (
+                        raw(g, out.value, x.value, **attrs) if attrs else raw(g, out.value, x.value)
+                    )[0]
                     if gx is not None:
                         _add_gradient(grads, x, gx, tracked, targets_ids)
                     continue
                 if n == 2:
                     x, y = inputs
                     if op.raw_needs:
-                        gx, gy = raw(g, out.value, x.value, y.value,
-                                     needs=(id(x) in tracked, id(y) in tracked), **attrs)
+                        gx, gy = raw(
+                            g,
+                            out.value,
+                            x.value,
+                            y.value,
+                            needs=(id(x) in tracked, id(y) in tracked),
+                            **attrs,
+                        )
                     else:
-                        gx, gy = (raw(g, out.value, x.value, y.value, **attrs) if attrs
-                                  else raw(g, out.value, x.value, y.value))
+                        gx, gy = (
+                            raw(g, out.value, x.value, y.value, **attrs)
+                            if attrs
+                            else raw(g, out.value, x.value, y.value)
+                        )
                     if gx is not None:
                         _add_gradient(grads, x, gx, tracked, targets_ids)
                     if gy is not None:
@@ -327,8 +363,13 @@ class Tape:
                     continue
                 values = tuple(map(_VALUE, inputs))
                 if op.raw_needs:
-                    gin = raw(g, out.value, *values,
-                              needs=tuple([id(x) in tracked for x in inputs]), **attrs)
+                    gin = raw(
+                        g,
+                        out.value,
+                        *values,
+                        needs=tuple([id(x) in tracked for x in inputs]),
+                        **attrs,
+                    )
                 else:
                     gin = raw(g, out.value, *values, **attrs)
             else:
@@ -336,8 +377,12 @@ class Tape:
                     gs = [grads.get(id(o)) for o in out]
                     if all(g is None for g in gs):
                         continue
-                    g = tuple((ops.zeros_like(o) if recorded else np.zeros_like(o.value))
-                              if g is None else g for g, o in zip(gs, out, strict=True))
+                    g = tuple(
+                        (ops.zeros_like(o) if recorded else np.zeros_like(o.value))
+                        if g is None
+                        else g
+                        for g, o in zip(gs, out, strict=True)
+                    )
                 else:
                     g = grads.get(id(out))
                     if g is None:
@@ -346,15 +391,18 @@ class Tape:
                     gin = _vjp(op, g, out, inputs, attrs, tracked)
                 else:
                     gt = tuple(map(Tensor, g)) if op.multi else Tensor(g)
-                    gin = [None if gx is None else gx.value
-                           for gx in _vjp(op, gt, out, inputs, attrs, tracked)]
+                    gin = [
+                        None if gx is None else gx.value
+                        for gx in _vjp(op, gt, out, inputs, attrs, tracked)
+                    ]
             for x, gx in zip(inputs, gin, strict=True):  # an arity slip in a VJP fails loudly
                 if gx is not None:
                     _add_gradient(grads, x, gx, tracked, targets_ids)
         return grads
 
-    def _collect(self, grads: dict[int, Tensor], targets: list[Tensor], sources: list[Any],
-                 unconnected: str) -> list[Tensor | None]:
+    def _collect(
+        self, grads: dict[int, Tensor], targets: list[Tensor], sources: list[Any], unconnected: str
+    ) -> list[Tensor | None]:
         out: list[Tensor | None] = []
         self.last_unconnected = []
         for i, s in enumerate(sources):
@@ -387,8 +435,10 @@ class Tape:
             return STOPPED if key in self._cut else NOT_WATCHED
         reach = {key}
         changed = True
-        edges = [(tuple(id(x) for x in n[1]),
-                  tuple(id(o) for o in (n[3] if n[0].multi else (n[3],)))) for n in self._nodes]
+        edges = [
+            (tuple(id(x) for x in n[1]), tuple(id(o) for o in (n[3] if n[0].multi else (n[3],))))
+            for n in self._nodes
+        ]
         edges += self._cut_edges
         while changed:
             changed = False
@@ -402,8 +452,7 @@ class Tape:
         """d target / d source for each source: shape target.shape + source.shape."""
         return self._jacobian(target, sources, unconnected_gradients, batch=False)
 
-    def batch_jacobian(self, target: Any, source: Any, unconnected_gradients: str = "none"
-                       ) -> Any:
+    def batch_jacobian(self, target: Any, source: Any, unconnected_gradients: str = "none") -> Any:
         """Per-example jacobian: target (B, ...) and source (B, ...) -> (B, *t[1:], *s[1:])."""
         return self._jacobian(target, source, unconnected_gradients, batch=True)
 
@@ -417,13 +466,16 @@ class Tape:
         if batch:
             for s in flat:
                 if t.ndim < 1 or s.ndim < 1 or t.shape[0] != s.shape[0]:
-                    raise OpError("batch_jacobian needs a target and sources of rank >= 1 with "
-                                  f"equal first dimensions, got {list(t.shape)} and "
-                                  f"{list(s.shape)}", code="shape_mismatch")
+                    raise OpError(
+                        "batch_jacobian needs a target and sources of rank >= 1 with "
+                        f"equal first dimensions, got {list(t.shape)} and "
+                        f"{list(s.shape)}",
+                        code="shape_mismatch",
+                    )
         try:
             rows: list[list[Tensor | None]] = []
             reasons: dict[int, str] = {}
-            n_rows = (int(np.prod(t.shape[1:])) if batch else t.size)
+            n_rows = int(np.prod(t.shape[1:])) if batch else t.size
             reach = self._reach(flat, self._nodes)  # the same for every row: worked out once
             for j in range(n_rows):
                 seed = np.zeros(t.shape, dtype=t.dtype if t.dtype in FLOATING else np.float64)
@@ -442,8 +494,9 @@ class Tape:
                 if n_rows == 0 or all(c is None for c in col):
                     if n_rows == 0:
                         reasons.setdefault(i, self._reason(s, [t]))
-                    out.append(Tensor(np.zeros(shape, dtype=s.dtype)) if unconnected == "zero"
-                               else None)
+                    out.append(
+                        Tensor(np.zeros(shape, dtype=s.dtype)) if unconnected == "zero" else None
+                    )
                     continue
                 reasons.pop(i, None)
                 full = [ops.zeros_like(s) if c is None else c for c in col]
@@ -459,16 +512,23 @@ class Tape:
 GradientTape = Tape
 
 
-def _vjp(op: Op, g: Any, out: Any, inputs: tuple[Tensor, ...], attrs: dict[str, Any],
-         tracked: Container[int]) -> tuple[Tensor | None, ...]:
+def _vjp(
+    op: Op,
+    g: Any,
+    out: Any,
+    inputs: tuple[Tensor, ...],
+    attrs: dict[str, Any],
+    tracked: Container[int],
+) -> tuple[Tensor | None, ...]:
     """The op's VJP in catalog ops."""
     if op.vjp_needs:
         return op.vjp(g, out, *inputs, needs=tuple(id(x) in tracked for x in inputs), **attrs)
     return op.vjp(g, out, *inputs, **attrs)
 
 
-def _add_gradient(grads: dict[int, Any], x: Tensor, gx: Any, tracked: Container[int],
-                  targets: set[int]) -> None:
+def _add_gradient(
+    grads: dict[int, Any], x: Tensor, gx: Any, tracked: Container[int], targets: set[int]
+) -> None:
     """Add x's cotangent gx into grads if a gradient can be asked for x (a tracked tensor or
     a target: a constant's is dropped) and x is floating (an integer path is cut)."""
     key = id(x)

@@ -84,8 +84,9 @@ class Variable(Tensor):
 
     __slots__ = ("name", "trainable")
 
-    def __init__(self, initial_value: Any, trainable: bool = True, name: str | None = None,
-                 dtype: Any = None) -> None:
+    def __init__(
+        self, initial_value: Any, trainable: bool = True, name: str | None = None, dtype: Any = None
+    ) -> None:
         super().__init__(_to_array(initial_value, dtype))
         self.trainable = trainable
         self.name = name

@@ -127,8 +127,12 @@ def test_msgpack_answers_over_the_wire_with_the_tensor_bytes_whole(server: Serve
         ],
         "outputs": ["g", "s"],
     }, use_bin_type=True)  # fmt: skip
-    r = httpx.post(server.url + "/v1/run", content=body, timeout=30,
-                   headers={"content-type": "application/msgpack", "accept": "application/msgpack"})
+    r = httpx.post(
+        server.url + "/v1/run",
+        content=body,
+        timeout=30,
+        headers={"content-type": "application/msgpack", "accept": "application/msgpack"},
+    )
     assert r.status_code == 200, r.text
     assert int(r.headers["content-length"]) == len(r.content)
     out = msgpack.unpackb(r.content)["outputs"]

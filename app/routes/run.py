@@ -102,7 +102,7 @@ def _body_buffer(length: int, head: bytes | None) -> memoryview:
     memory = np.empty(length + ALIGN, np.uint8)  # not zeroed: receive_body fills what it uses
     offset = first_bin_offset(head) if head is not None else None
     shift = 0 if offset is None else -(memory.ctypes.data + offset) % ALIGN
-    return memoryview(memory)[shift:shift + length]
+    return memoryview(memory)[shift : shift + length]
 
 
 def _media_type(value: str | None) -> str:
@@ -187,7 +187,7 @@ def _brackets(raw: bytes) -> int:
     hits = np.empty(len(folded), np.bool_)
     n = 0
     for start in range(0, len(octets), BRACKET_CHUNK):
-        chunk = octets[start:start + BRACKET_CHUNK]
+        chunk = octets[start : start + BRACKET_CHUNK]
         k = len(chunk)
         np.bitwise_or(chunk, 0x20, out=folded[:k])
         np.equal(folded[:k], 0x7B, out=hits[:k])
@@ -401,15 +401,28 @@ def evaluate(fn: Engine, body: Body, limits: Limits, *, trial: bool = False) -> 
 # runs again in a worker thread under the service's own limits: programs are pure, so the
 # second run answers exactly as a first would have.
 INLINE_BODY_BYTES = 16 * 1024
-INLINE = Limits(max_elements_per_tensor=4_096, max_live_elements=65_536, max_ops=2_000,
-                max_iterations=500, max_call_depth=16, max_nesting_depth=16, timeout_s=0.004,
-                max_statements=500, max_outputs=100, max_output_elements=65_536)
+INLINE = Limits(
+    max_elements_per_tensor=4_096,
+    max_live_elements=65_536,
+    max_ops=2_000,
+    max_iterations=500,
+    max_call_depth=16,
+    max_nesting_depth=16,
+    timeout_s=0.004,
+    max_statements=500,
+    max_outputs=100,
+    max_output_elements=65_536,
+)
 
 
 def inline_limits(limits: Limits) -> Limits:
     """The inline attempt's limits: INLINE, and never looser than the service's own."""
-    return Limits(**{f.name: min(getattr(limits, f.name), getattr(INLINE, f.name))
-                     for f in dataclasses.fields(Limits)})
+    return Limits(
+        **{
+            f.name: min(getattr(limits, f.name), getattr(INLINE, f.name))
+            for f in dataclasses.fields(Limits)
+        }
+    )
 
 
 async def serve(request: Request, fn: Engine) -> Response:

@@ -25,8 +25,11 @@ def _number(v: Any) -> int | float:
 
 
 K_NUMBER = AttrKind("number", {"type": "number"}, _number)
-K_OPT_NUMBER = AttrKind("number?", {"anyOf": [{"type": "number"}, {"type": "null"}]},
-                        lambda v: None if v is None else _number(v))
+K_OPT_NUMBER = AttrKind(
+    "number?",
+    {"anyOf": [{"type": "number"}, {"type": "null"}]},
+    lambda v: None if v is None else _number(v),
+)
 Number = Annotated[float, K_NUMBER]
 OptNumber = Annotated[float | None, K_OPT_NUMBER]
 
@@ -64,8 +67,12 @@ def _full_like_forward(x: Array, *, fill_value: Scalar, dtype: OptDType = None) 
 
 zeros_like = defop("zeros_like", _zeros_like_forward, None, doc="zeros of x's shape and dtype")
 ones_like = defop("ones_like", _ones_like_forward, None, doc="ones of x's shape and dtype")
-full_like = defop("full_like", _full_like_forward, None,
-                  doc="fill_value in x's shape, with x's dtype unless dtype is given")
+full_like = defop(
+    "full_like",
+    _full_like_forward,
+    None,
+    doc="fill_value in x's shape, with x's dtype unless dtype is given",
+)
 
 
 # ----- from a shape -----
@@ -87,8 +94,13 @@ def _shape_size(*_: tuple[int, ...], shape: Any, **__: object) -> int:
 
 zeros = defop("zeros", _zeros_forward, None, size=_shape_size, doc="a tensor of zeros")
 ones = defop("ones", _ones_forward, None, size=_shape_size, doc="a tensor of ones")
-full = defop("full", _full_forward, None, size=_shape_size,
-             doc="a tensor filled with fill_value (dtype inferred from it unless given)")
+full = defop(
+    "full",
+    _full_forward,
+    None,
+    size=_shape_size,
+    doc="a tensor filled with fill_value (dtype inferred from it unless given)",
+)
 
 
 def _eye_forward(*, N: Int, M: OptInt = None, k: Int = 0, dtype: DType = "float64") -> Array:
@@ -101,8 +113,13 @@ def _eye_size(*, N: int, M: int | None = None, **_: object) -> int:
     return rows * (rows if M is None else _count("eye", M, "M"))
 
 
-eye = defop("eye", _eye_forward, None, size=_eye_size,
-            doc="an N x M matrix with ones on diagonal k (the main one by default)")
+eye = defop(
+    "eye",
+    _eye_forward,
+    None,
+    size=_eye_size,
+    doc="an N x M matrix with ones on diagonal k (the main one by default)",
+)
 
 
 # ----- ranges -----
@@ -117,23 +134,30 @@ def _arange_bounds(start: float, stop: float | None, step: float) -> tuple[float
     return start, stop, step
 
 
-def _arange_forward(*, start: Number, stop: OptNumber = None, step: Number = 1,
-                    dtype: OptDType = None) -> Array:
+def _arange_forward(
+    *, start: Number, stop: OptNumber = None, step: Number = 1, dtype: OptDType = None
+) -> Array:
     return np.arange(*_arange_bounds(start, stop, step), dtype=dtype)
 
 
-def _arange_size(*, start: float, stop: float | None = None, step: float = 1, **_: object
-                 ) -> int:
+def _arange_size(*, start: float, stop: float | None = None, step: float = 1, **_: object) -> int:
     lo, hi, by = _arange_bounds(start, stop, step)
     return max(math.ceil((hi - lo) / by), 0)
 
 
-arange = defop("arange", _arange_forward, None, size=_arange_size, aliases=("range",),
-               doc="evenly spaced values in [start, stop) by step; a lone start means [0, start)")
+arange = defop(
+    "arange",
+    _arange_forward,
+    None,
+    size=_arange_size,
+    aliases=("range",),
+    doc="evenly spaced values in [start, stop) by step; a lone start means [0, start)",
+)
 
 
-def _linspace_forward(*, start: Number, stop: Number, num: Int = 50, endpoint: Bool = True,
-                      dtype: OptDType = None) -> Array:
+def _linspace_forward(
+    *, start: Number, stop: Number, num: Int = 50, endpoint: Bool = True, dtype: OptDType = None
+) -> Array:
     _count("linspace", num, "num")
     return np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype)
 
@@ -142,5 +166,10 @@ def _linspace_size(*, num: int = 50, **_: object) -> int:
     return _count("linspace", num, "num")
 
 
-linspace = defop("linspace", _linspace_forward, None, size=_linspace_size,
-                 doc="num evenly spaced values from start to stop")
+linspace = defop(
+    "linspace",
+    _linspace_forward,
+    None,
+    size=_linspace_size,
+    doc="num evenly spaced values from start to stop",
+)

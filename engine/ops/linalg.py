@@ -65,8 +65,9 @@ def _matmul_size(sa: ShapeT, sb: ShapeT) -> int:
     return math.prod(_matmul_shape(sa, sb))
 
 
-def _matmul_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor, *,
-                needs: tuple[bool, ...] = (True, True)) -> tuple[Tensor | None, Tensor | None]:
+def _matmul_vjp(
+    g: Tensor, out: Tensor, a: Tensor, b: Tensor, *, needs: tuple[bool, ...] = (True, True)
+) -> tuple[Tensor | None, Tensor | None]:
     if a.ndim <= 2 and b.ndim <= 2:  # no batch: the products themselves, nothing reshaped
         return _plain_products(g, a, b, needs, matmul, transpose, outer)
     # A 1-D operand is a row (a) or a column (b) whose added axis is dropped from the output.
@@ -78,8 +79,9 @@ def _matmul_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor, *,
     return ga, gb
 
 
-def _plain_products(g: Any, a: Any, b: Any, needs: tuple[bool, ...], mm: Any, tr: Any,
-                    outer_: Any) -> tuple[Any, Any]:
+def _plain_products(
+    g: Any, a: Any, b: Any, needs: tuple[bool, ...], mm: Any, tr: Any, outer_: Any
+) -> tuple[Any, Any]:
     """The VJP of a @ b for operands of rank 1 or 2, with the given product, transpose and
     outer product (catalog ops on Tensors, or NumPy's on values)."""
     if a.ndim == 2 and b.ndim == 2:  # (m, k) @ (k, n)
@@ -91,34 +93,57 @@ def _plain_products(g: Any, a: Any, b: Any, needs: tuple[bool, ...], mm: Any, tr
     return (g * b if needs[0] else None), (g * a if needs[1] else None)  # (k,) @ (k,) -> ()
 
 
-def _matmul_raw(g: Array, out: Array, a: Array, b: Array, *,
-                needs: tuple[bool, ...] = (True, True)) -> tuple[Array | None, Array | None]:
+def _matmul_raw(
+    g: Array, out: Array, a: Array, b: Array, *, needs: tuple[bool, ...] = (True, True)
+) -> tuple[Array | None, Array | None]:
     if a.ndim <= 2 and b.ndim <= 2:
         return _plain_products(g, a, b, needs, np.matmul, np.transpose, np.outer)
     a2 = a if a.ndim > 1 else np.reshape(a, (1, a.shape[0]))
     b2 = b if b.ndim > 1 else np.reshape(b, (b.shape[0], 1))
     g = np.reshape(g, _matmul_shape(a2.shape, b2.shape))
     sum_to = elementwise.unbroadcast_raw
-    ga = (np.reshape(sum_to(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape), a.shape)
-          if needs[0] else None)
-    gb = (np.reshape(sum_to(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape), b.shape)
-          if needs[1] else None)
+    ga = (
+        np.reshape(sum_to(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape), a.shape)
+        if needs[0]
+        else None
+    )
+    gb = (
+        np.reshape(sum_to(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape), b.shape)
+        if needs[1]
+        else None
+    )
     return ga, gb
 
 
-matmul = defop("matmul", np.matmul, _matmul_vjp, arity=(2, 2), size=_matmul_size, raw=_matmul_raw,
-               doc="matrix product with batch broadcasting; a 1-D operand is a vector")
+matmul = defop(
+    "matmul",
+    np.matmul,
+    _matmul_vjp,
+    arity=(2, 2),
+    size=_matmul_size,
+    raw=_matmul_raw,
+    doc="matrix product with batch broadcasting; a 1-D operand is a vector",
+)
 
 
 def _dot_forward(a: Array, b: Array) -> Array:
     if not (1 <= np.ndim(a) <= 2 and 1 <= np.ndim(b) <= 2):
-        raise OpError(f"dot: operands of rank {np.ndim(a)} and {np.ndim(b)}; dot takes 1-D or "
-                      "2-D operands (matmul and tensordot take more)", code="shape_mismatch")
+        raise OpError(
+            f"dot: operands of rank {np.ndim(a)} and {np.ndim(b)}; dot takes 1-D or "
+            "2-D operands (matmul and tensordot take more)",
+            code="shape_mismatch",
+        )
     return np.dot(a, b)
 
 
-dot = defop("dot", _dot_forward, _matmul_vjp, size=_matmul_size, raw=_matmul_raw,
-            doc="np.dot of 1-D or 2-D operands: inner, matrix-vector or matrix product")
+dot = defop(
+    "dot",
+    _dot_forward,
+    _matmul_vjp,
+    size=_matmul_size,
+    raw=_matmul_raw,
+    doc="np.dot of 1-D or 2-D operands: inner, matrix-vector or matrix product",
+)
 
 
 def _outer_size(sa: ShapeT, sb: ShapeT) -> int:
@@ -130,8 +155,14 @@ def _outer_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Te
     return _reshaped(matmul(g, bf), a.shape), _reshaped(matmul(af, g), b.shape)
 
 
-outer = defop("outer", np.outer, _outer_vjp, arity=(2, 2), size=_outer_size,
-              doc="outer product of the flattened operands: out[i, j] = a[i] * b[j]")
+outer = defop(
+    "outer",
+    np.outer,
+    _outer_vjp,
+    arity=(2, 2),
+    size=_outer_size,
+    doc="outer product of the flattened operands: out[i, j] = a[i] * b[j]",
+)
 
 
 # tensordot's `axes`: a count N (the last N of a with the first N of b) or a pair of axis lists.
@@ -152,9 +183,12 @@ def _tensordot_axes(v: Any) -> int | tuple[tuple[int, ...], tuple[int, ...]]:
 
 K_TENSORDOT_AXES = AttrKind(
     "tensordot_axes",
-    {"anyOf": [{"type": "integer", "minimum": 0},
-               {"type": "array", "minItems": 2, "maxItems": 2,
-                "items": {"anyOf": [INT, INT_LIST]}}]},
+    {
+        "anyOf": [
+            {"type": "integer", "minimum": 0},
+            {"type": "array", "minItems": 2, "maxItems": 2, "items": {"anyOf": [INT, INT_LIST]}},
+        ]
+    },
     _tensordot_axes,
 )
 TensordotAxes = Annotated[int | tuple[tuple[int, ...], tuple[int, ...]], K_TENSORDOT_AXES]
@@ -177,12 +211,14 @@ def _tensordot_forward(a: Array, b: Array, *, axes: TensordotAxes = 2) -> Array:
 
 def _tensordot_size(sa: ShapeT, sb: ShapeT, *, axes: Any = 2) -> int:
     ca, cb = _contracted(axes, len(sa), len(sb))
-    return (math.prod(n for i, n in enumerate(sa) if i not in ca)
-            * math.prod(n for i, n in enumerate(sb) if i not in cb))
+    return math.prod(n for i, n in enumerate(sa) if i not in ca) * math.prod(
+        n for i, n in enumerate(sb) if i not in cb
+    )
 
 
-def _tensordot_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor, *, axes: Any = 2
-                   ) -> tuple[Tensor, Tensor]:
+def _tensordot_vjp(
+    g: Tensor, out: Tensor, a: Tensor, b: Tensor, *, axes: Any = 2
+) -> tuple[Tensor, Tensor]:
     ca, cb = _contracted(axes, a.ndim, b.ndim)
     free_a = [i for i in range(a.ndim) if i not in ca]
     free_b = [i for i in range(b.ndim) if i not in cb]
@@ -195,8 +231,13 @@ def _tensordot_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor, *, axes: Any = 
     return _unpermute(ga, order_a), _unpermute(gb, order_b)
 
 
-tensordot = defop("tensordot", _tensordot_forward, _tensordot_vjp, size=_tensordot_size,
-                  doc="sum of products over paired axes (axes: N, or [axes of a, axes of b])")
+tensordot = defop(
+    "tensordot",
+    _tensordot_forward,
+    _tensordot_vjp,
+    size=_tensordot_size,
+    doc="sum of products over paired axes (axes: N, or [axes of a, axes of b])",
+)
 
 
 # einsum: the VJP for operand k is einsum again, with the output's labels as an input and
@@ -212,13 +253,12 @@ def _einsum_labels(subscripts: str, shapes: Sequence[ShapeT]) -> tuple[list[str]
     if len(terms) != len(shapes):
         raise ValueError(f"{len(terms)} operand subscripts for {len(shapes)} operands")
     unused = "".join(c for c in string.ascii_letters if c not in spec)
-    ranks = [len(s) - (len(t) - 3) if "..." in t else 0
-             for t, s in zip(terms, shapes, strict=True)]
+    ranks = [len(s) - (len(t) - 3) if "..." in t else 0 for t, s in zip(terms, shapes, strict=True)]
     n = max(ranks, default=0)
     if n > len(unused):
         raise ValueError("too many dimensions under the ellipsis")
     ell, unused = unused[:n], unused[n:]
-    labels = [t.replace("...", ell[n - r:]) for t, r in zip(terms, ranks, strict=True)]
+    labels = [t.replace("...", ell[n - r :]) for t, r in zip(terms, ranks, strict=True)]
     if arrow:
         out = output.replace("...", ell)
     else:  # implicit mode: the labels seen once, in alphabetical order, after the ellipsis
@@ -255,8 +295,7 @@ def _fresh(letters: Iterator[str]) -> str:
     return c
 
 
-def _einsum_vjp(g: Tensor, out: Tensor, *xs: Tensor, subscripts: str
-                ) -> tuple[Tensor | None, ...]:
+def _einsum_vjp(g: Tensor, out: Tensor, *xs: Tensor, subscripts: str) -> tuple[Tensor | None, ...]:
     shapes = [x.shape for x in xs]
     labels, out_labels, unused = _einsum_labels(subscripts, shapes)
     dims = _label_sizes(labels, shapes)
@@ -269,8 +308,12 @@ def _einsum_vjp(g: Tensor, out: Tensor, *xs: Tensor, subscripts: str
         terms = [out_labels, *(labels[j] for j in others)]
         operands = [g, *(xs[j] for j in others)]
         # Labels the other terms carry at full size (not as a broadcast 1).
-        elsewhere = {c for t, o in zip(terms, operands, strict=True)
-                     for c, n in zip(t, o.shape, strict=True) if n == dims[c]}
+        elsewhere = {
+            c
+            for t, o in zip(terms, operands, strict=True)
+            for c, n in zip(t, o.shape, strict=True)
+            if n == dims[c]
+        }
         letters = iter(unused)
         target: list[str] = []
         seen: set[str] = set()
@@ -293,9 +336,14 @@ def _einsum_vjp(g: Tensor, out: Tensor, *xs: Tensor, subscripts: str
     return tuple(grads)
 
 
-einsum = defop("einsum", _einsum_forward, _einsum_vjp, arity=(1, None), size=_einsum_size,
-               doc="Einstein summation over the operands (explicit '->' or implicit form, "
-                   "'...' allowed)")
+einsum = defop(
+    "einsum",
+    _einsum_forward,
+    _einsum_vjp,
+    arity=(1, None),
+    size=_einsum_size,
+    doc="Einstein summation over the operands (explicit '->' or implicit form, '...' allowed)",
+)
 
 
 # ----- axis permutations -----
@@ -305,28 +353,36 @@ def _transpose_forward(x: Array, *, axes: Ints = None) -> Array:
     return np.transpose(x, axes)
 
 
-def _transpose_vjp(g: Tensor, out: Tensor, x: Tensor, *, axes: Sequence[int] | None = None
-                   ) -> tuple[Tensor]:
+def _transpose_vjp(
+    g: Tensor, out: Tensor, x: Tensor, *, axes: Sequence[int] | None = None
+) -> tuple[Tensor]:
     if axes is None:
         return (transpose(g),)
     return (transpose(g, axes=_inverse([a % x.ndim for a in axes])),)
 
 
-transpose = defop("transpose", _transpose_forward, _transpose_vjp,
-                  raw=lambda g, out, x, *, axes=None: (
-                      np.transpose(g, None if axes is None
-                                   else _inverse([a % np.ndim(x) for a in axes])),),
-                  doc="axes permuted (reversed when axes is null)")
+transpose = defop(
+    "transpose",
+    _transpose_forward,
+    _transpose_vjp,
+    raw=lambda g, out, x, *, axes=None: (
+        np.transpose(g, None if axes is None else _inverse([a % np.ndim(x) for a in axes])),
+    ),
+    doc="axes permuted (reversed when axes is null)",
+)
 
 
 def _swapaxes_forward(x: Array, *, axis1: Int, axis2: Int) -> Array:
     return np.swapaxes(x, axis1, axis2)
 
 
-swapaxes = defop("swapaxes", _swapaxes_forward,
-                 lambda g, out, x, *, axis1, axis2: (swapaxes(g, axis1=axis1, axis2=axis2),),
-                 raw=lambda g, out, x, *, axis1, axis2: (np.swapaxes(g, axis1, axis2),),
-                 doc="two axes interchanged")
+swapaxes = defop(
+    "swapaxes",
+    _swapaxes_forward,
+    lambda g, out, x, *, axis1, axis2: (swapaxes(g, axis1=axis1, axis2=axis2),),
+    raw=lambda g, out, x, *, axis1, axis2: (np.swapaxes(g, axis1, axis2),),
+    doc="two axes interchanged",
+)
 
 
 # ----- diagonals -----
@@ -348,9 +404,11 @@ def _diagonal_forward(x: Array, *, offset: Int = 0, axis1: Int = 0, axis2: Int =
 
 
 diagonal = defop(
-    "diagonal", _diagonal_forward,
+    "diagonal",
+    _diagonal_forward,
     lambda g, out, x, *, offset=0, axis1=0, axis2=1: (
-        _diag_embed(g, x.shape, offset, axis1, axis2),),
+        _diag_embed(g, x.shape, offset, axis1, axis2),
+    ),
     doc="the diagonal over axis1 and axis2 (offset above the main one), as a last axis",
 )
 
@@ -359,8 +417,9 @@ def _trace_forward(x: Array, *, offset: Int = 0, axis1: Int = 0, axis2: Int = 1)
     return np.trace(x, offset=offset, axis1=axis1, axis2=axis2)
 
 
-def _trace_vjp(g: Tensor, out: Tensor, x: Tensor, *, offset: int = 0, axis1: int = 0,
-               axis2: int = 1) -> tuple[Tensor]:
+def _trace_vjp(
+    g: Tensor, out: Tensor, x: Tensor, *, offset: int = 0, axis1: int = 0, axis2: int = 1
+) -> tuple[Tensor]:
     nd = x.ndim
     n1, n2 = x.shape[axis1 % nd], x.shape[axis2 % nd]
     n = max(min(n1 + min(offset, 0), n2 - max(offset, 0)), 0)  # the diagonal's length
@@ -368,15 +427,24 @@ def _trace_vjp(g: Tensor, out: Tensor, x: Tensor, *, offset: int = 0, axis1: int
     return (_diag_embed(gd, x.shape, offset, axis1, axis2),)
 
 
-trace = defop("trace", _trace_forward, _trace_vjp,
-              doc="sum of the diagonal over axis1 and axis2 (offset above the main one)")
+trace = defop(
+    "trace",
+    _trace_forward,
+    _trace_vjp,
+    doc="sum of the diagonal over axis1 and axis2 (offset above the main one)",
+)
 
 
 # ----- np.linalg (batched over leading axes) -----
 
-inv = defop("inv", np.linalg.inv,
-            lambda g, out, x: (-matmul(matmul(_mT(out), g), _mT(out)),),
-            arity=(1, 1), aliases=("matrix_inverse",), doc="matrix inverse")
+inv = defop(
+    "inv",
+    np.linalg.inv,
+    lambda g, out, x: (-matmul(matmul(_mT(out), g), _mT(out)),),
+    arity=(1, 1),
+    aliases=("matrix_inverse",),
+    doc="matrix inverse",
+)
 
 
 def _det_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor]:
@@ -384,8 +452,9 @@ def _det_vjp(g: Tensor, out: Tensor, x: Tensor) -> tuple[Tensor]:
     return (scale * _mT(inv(x)),)
 
 
-det = defop("det", np.linalg.det, _det_vjp, arity=(1, 1), aliases=("matrix_determinant",),
-            doc="determinant")
+det = defop(
+    "det", np.linalg.det, _det_vjp, arity=(1, 1), aliases=("matrix_determinant",), doc="determinant"
+)
 
 
 def _slogdet_forward(x: Array) -> tuple[Array, Array]:
@@ -393,15 +462,19 @@ def _slogdet_forward(x: Array) -> tuple[Array, Array]:
     return sign, logabsdet
 
 
-def _slogdet_vjp(g: tuple[Tensor, Tensor], out: tuple[Tensor, Tensor], x: Tensor
-                 ) -> tuple[Tensor]:
+def _slogdet_vjp(g: tuple[Tensor, Tensor], out: tuple[Tensor, Tensor], x: Tensor) -> tuple[Tensor]:
     g_log = g[1]  # the sign is piecewise constant: its cotangent contributes nothing
     return (shape.reshape(g_log, shape=(*g_log.shape, 1, 1)) * _mT(inv(x)),)
 
 
-slogdet = defop("slogdet", _slogdet_forward, _slogdet_vjp, multi=True,
-                doc="(sign, log|det|) of the determinant; only log|det| has a gradient",
-                conventions={"sign": "not differentiable: its cotangent contributes nothing"})
+slogdet = defop(
+    "slogdet",
+    _slogdet_forward,
+    _slogdet_vjp,
+    multi=True,
+    doc="(sign, log|det|) of the determinant; only log|det| has a gradient",
+    conventions={"sign": "not differentiable: its cotangent contributes nothing"},
+)
 
 
 def _solve_size(sa: ShapeT, sb: ShapeT) -> int:
@@ -421,16 +494,23 @@ def _solve_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Te
     return elementwise.sum_to(ga, a.shape), _reshaped(elementwise.sum_to(gb, b2), b.shape)
 
 
-solve = defop("solve", np.linalg.solve, _solve_vjp, arity=(2, 2), size=_solve_size,
-              aliases=("matrix_solve",),
-              doc="x with a @ x = b (b of shape (M,) or (..., M, K), as NumPy 2)")
+solve = defop(
+    "solve",
+    np.linalg.solve,
+    _solve_vjp,
+    arity=(2, 2),
+    size=_solve_size,
+    aliases=("matrix_solve",),
+    doc="x with a @ x = b (b of shape (M,) or (..., M, K), as NumPy 2)",
+)
 
 
 def _cholesky_forward(a: Array) -> Array:
     a = np.asarray(a)
     if a.ndim < 2:
-        raise OpError(f"cholesky: a rank-{a.ndim} array given; it needs (..., M, M)",
-                      code="shape_mismatch")
+        raise OpError(
+            f"cholesky: a rank-{a.ndim} array given; it needs (..., M, M)", code="shape_mismatch"
+        )
     return np.linalg.cholesky((a + np.swapaxes(a, -1, -2)) / 2)
 
 
@@ -444,7 +524,13 @@ def _cholesky_vjp(g: Tensor, out: Tensor, a: Tensor) -> tuple[Tensor]:
     return (0.5 * (s + _mT(s)),)
 
 
-cholesky = defop("cholesky", _cholesky_forward, _cholesky_vjp,
-                 doc="lower Cholesky factor L of a symmetric positive-definite a = L @ L^T",
-                 conventions={"input": "factors (a + a^T) / 2, as JAX does, so the gradient "
-                              "is symmetric; for a symmetric a this is NumPy's result"})
+cholesky = defop(
+    "cholesky",
+    _cholesky_forward,
+    _cholesky_vjp,
+    doc="lower Cholesky factor L of a symmetric positive-definite a = L @ L^T",
+    conventions={
+        "input": "factors (a + a^T) / 2, as JAX does, so the gradient "
+        "is symmetric; for a symmetric a this is NumPy's result"
+    },
+)

@@ -34,10 +34,9 @@ def _softmax_forward(x: Array, *, axis: Int = -1) -> Array:
 
 
 softmax = defop(
-    "softmax", _softmax_forward,
-    lambda g, out, x, *, axis=-1: (
-        out * (g - reductions.sum_(g * out, axis=axis, keepdims=True)),
-    ),
+    "softmax",
+    _softmax_forward,
+    lambda g, out, x, *, axis=-1: (out * (g - reductions.sum_(g * out, axis=axis, keepdims=True)),),
     raw=lambda g, out, x, *, axis=-1: (out * (g - np.sum(g * out, axis=axis, keepdims=True)),),
     doc="exp(x) / sum(exp(x)) along axis, computed with the max subtracted",
 )
@@ -49,10 +48,9 @@ def _log_softmax_forward(x: Array, *, axis: Int = -1) -> Array:
 
 
 log_softmax = defop(
-    "log_softmax", _log_softmax_forward,
-    lambda g, out, x, *, axis=-1: (
-        g - _e.exp(out) * reductions.sum_(g, axis=axis, keepdims=True),
-    ),
+    "log_softmax",
+    _log_softmax_forward,
+    lambda g, out, x, *, axis=-1: (g - _e.exp(out) * reductions.sum_(g, axis=axis, keepdims=True),),
     raw=lambda g, out, x, *, axis=-1: (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),),
     doc="x - log(sum(exp(x))) along axis, computed with the max subtracted",
 )
@@ -61,22 +59,26 @@ log_softmax = defop(
 # ----- losses on logits (TensorFlow's argument order: labels, then logits) -----
 def _softmax_cross_entropy_forward(labels: Array, logits: Array, *, axis: Int = -1) -> Array:
     if np.shape(labels) != np.shape(logits):
-        raise ValueError(f"labels shape {list(np.shape(labels))} and logits shape "
-                         f"{list(np.shape(logits))} must be the same")
+        raise ValueError(
+            f"labels shape {list(np.shape(labels))} and logits shape "
+            f"{list(np.shape(logits))} must be the same"
+        )
     z = _shifted(logits, axis)
     return np.sum(labels * (_logsumexp_shifted(z, axis) - z), axis=axis)
 
 
-def _softmax_cross_entropy_vjp(g: Tensor, out: Tensor, labels: Tensor, logits: Tensor, *,
-                               axis: int = -1) -> tuple[Tensor, Tensor]:
+def _softmax_cross_entropy_vjp(
+    g: Tensor, out: Tensor, labels: Tensor, logits: Tensor, *, axis: int = -1
+) -> tuple[Tensor, Tensor]:
     g = _kept(g, logits, axis)
     logp = log_softmax(logits, axis=axis)
     mass = reductions.sum_(labels, axis=axis, keepdims=True)
     return _e.multiply_no_nan(-logp, g), g * (mass * _e.exp(logp) - labels)
 
 
-def _softmax_cross_entropy_raw(g: Array, out: Array, labels: Array, logits: Array, *,
-                               axis: int = -1) -> tuple[Array, Array]:
+def _softmax_cross_entropy_raw(
+    g: Array, out: Array, labels: Array, logits: Array, *, axis: int = -1
+) -> tuple[Array, Array]:
     g = np.reshape(g, reductions.kept_dims_shape(np.shape(logits), axis))
     logp = _log_softmax_forward(logits, axis=axis)
     mass = np.sum(labels, axis=axis, keepdims=True)
@@ -84,12 +86,16 @@ def _softmax_cross_entropy_raw(g: Array, out: Array, labels: Array, logits: Arra
 
 
 softmax_cross_entropy_with_logits = defop(
-    "softmax_cross_entropy_with_logits", _softmax_cross_entropy_forward,
-    _softmax_cross_entropy_vjp, raw=_softmax_cross_entropy_raw,
+    "softmax_cross_entropy_with_logits",
+    _softmax_cross_entropy_forward,
+    _softmax_cross_entropy_vjp,
+    raw=_softmax_cross_entropy_raw,
     doc="-sum(labels * log_softmax(logits)) along axis: one loss per example",
-    conventions={"labels": "need not sum to 1: d/dlogits = sum(labels) * softmax(logits) - "
-                 "labels, TensorFlow's softmax - labels when they do; d/dlabels = "
-                 "-log_softmax(logits)"},
+    conventions={
+        "labels": "need not sum to 1: d/dlogits = sum(labels) * softmax(logits) - "
+        "labels, TensorFlow's softmax - labels when they do; d/dlabels = "
+        "-log_softmax(logits)"
+    },
 )
 
 
@@ -99,7 +105,8 @@ def _sigmoid_cross_entropy_forward(labels: Array, logits: Array) -> Array:
 
 
 sigmoid_cross_entropy_with_logits = defop(
-    "sigmoid_cross_entropy_with_logits", _sigmoid_cross_entropy_forward,
+    "sigmoid_cross_entropy_with_logits",
+    _sigmoid_cross_entropy_forward,
     lambda g, out, labels, logits: (
         _e.unbroadcast(_e.multiply_no_nan(-logits, g), labels),
         _e.unbroadcast(g * (_e.sigmoid(logits) - labels), logits),

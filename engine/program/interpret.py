@@ -541,8 +541,14 @@ class Interpreter:
             # above): no step per iteration; run_ops checks the time before each statement.
             budget.iterations += count
             ops: tuple[OpStmt, ...] = parts[0]  # type: ignore[assignment]
-            if any(var in stmt.out or any(a.__class__ is Name and a.name == var  # type: ignore[union-attr]
-                                          for a in stmt.args) for stmt in ops):
+            if any(
+                var in stmt.out
+                or any(
+                    a.__class__ is Name and a.name == var  # type: ignore[union-attr]
+                    for a in stmt.args
+                )
+                for stmt in ops
+            ):
                 for i in range(start, stop, step):
                     self.bind(scope, var, Tensor(np.int64(i)))
                     self.run_ops(ops, scope)

@@ -469,8 +469,7 @@ class Parser:
                     pointer, v["forward"].name, v["primals"], v["tangents"], v["body"]
                 )
             case "jvp":
-                return JvpStmt(pointer, v["jvp"].name, v["target"], v["unconnected"],
-                               v["out"].name)
+                return JvpStmt(pointer, v["jvp"].name, v["target"], v["unconnected"], v["out"].name)
         raise AssertionError(f"no builder for the statement kind {kind!r}")
 
     def _def_stmt(self, pointer: str, v: dict[str, Any], depth: int) -> DefStmt:

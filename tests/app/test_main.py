@@ -100,8 +100,15 @@ def test_the_request_line_written_directly_is_the_formatters(
     stream = io.StringIO()
     monkeypatch.setattr(handler, "stream", stream)
     monkeypatch.setattr(app_logging.time, "time", lambda: 1_790_000_000.0625)
-    fields = {"request_id": "r-1", "method": "POST", "path": "/v1/run", "route": "/v1/run",
-              "status": 200, "duration_ms": 0.25, "ops_executed": None}
+    fields = {
+        "request_id": "r-1",
+        "method": "POST",
+        "path": "/v1/run",
+        "route": "/v1/run",
+        "status": 200,
+        "duration_ms": 0.25,
+        "ops_executed": None,
+    }
     log = logging.getLogger("gradtape.http")
     record = log.makeRecord(log.name, logging.INFO, "", 0, "request", (), None, extra=fields)
     record.created = 1_790_000_000.0625
@@ -115,7 +122,10 @@ def test_the_request_line_written_directly_is_the_formatters(
     response = client.post("/v1/run", json=TUTORIAL, headers={"x-request-id": "direct-1"})
     (line,) = [orjson.loads(x) for x in stream.getvalue().splitlines()[1:]]
     assert (line["request_id"], line["status"], line["ops_executed"]) == (
-        "direct-1", 200, response.json()["stats"]["ops_executed"])
+        "direct-1",
+        200,
+        response.json()["stats"]["ops_executed"],
+    )
 
 
 def test_log_times_read_as_datetime_writes_them() -> None:
@@ -141,7 +151,16 @@ def test_cors_headers_on_evaluation_answers_too(make_client: Callable[..., TestC
 def test_header_lookups_take_the_first_value_of_each_name_in_any_case() -> None:
     from app.headers import first_values
 
-    scope = {"headers": [(b"Accept", b"application/msgpack"), (b"x-request-id", b"a"),
-                         (b"accept", b"application/json"), (b"X-Request-ID", b"b")]}
+    scope = {
+        "headers": [
+            (b"Accept", b"application/msgpack"),
+            (b"x-request-id", b"a"),
+            (b"accept", b"application/json"),
+            (b"X-Request-ID", b"b"),
+        ]
+    }
     assert first_values(scope, b"accept", b"x-request-id", b"content-type") == [
-        "application/msgpack", "a", None]
+        "application/msgpack",
+        "a",
+        None,
+    ]

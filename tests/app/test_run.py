@@ -67,8 +67,10 @@ def test_base64_strings_are_written_verbatim_as_orjson_would() -> None:
     result = run_program({**MIXED_OUTPUTS, "options": {"encoding": "base64"}})
     plain, spliced = encode_result(result), encode_result(result)
     verbatim_b64(spliced["outputs"])
-    assert any(isinstance(t, dict) and isinstance(t["b64"], orjson.Fragment)
-               for t in spliced["outputs"].values())
+    assert any(
+        isinstance(t, dict) and isinstance(t["b64"], orjson.Fragment)
+        for t in spliced["outputs"].values()
+    )
     assert orjson.dumps(spliced) == orjson.dumps(plain)
 
 
@@ -287,8 +289,12 @@ def test_response_elements_are_limited(make_client: Any) -> None:
         "program": [{"op": "exp", "args": ["x"], "out": "y"}],
     }
     assert client.post(RUN, json={**program, "outputs": ["y"]}).status_code == 200
-    assert_problem(client.post(RUN, json={**program, "outputs": ["x", "y"]}), 422,
-                   "limit_exceeded", "/outputs/1")
+    assert_problem(
+        client.post(RUN, json={**program, "outputs": ["x", "y"]}),
+        422,
+        "limit_exceeded",
+        "/outputs/1",
+    )
     program["program"].append({"op": "sin", "args": ["x"], "out": "z"})
     assert_problem(client.post(RUN, json=program), 422, "limit_exceeded", "/outputs")
 
@@ -327,12 +333,17 @@ def test_integers_beyond_int64_are_refused_exactly(client: TestClient, literal: 
 
 
 def test_long_fractions_and_exponents_are_plain_floats(client: TestClient) -> None:
-    body = (b'{"inputs": {"x": [0.00020715117739866784, 1e-0000000000000000000001, '
-            b'9223372036854775807]}, "program": [], "outputs": ["x"]}')
+    body = (
+        b'{"inputs": {"x": [0.00020715117739866784, 1e-0000000000000000000001, '
+        b'9223372036854775807]}, "program": [], "outputs": ["x"]}'
+    )
     response = client.post(RUN, content=body)
     assert response.status_code == 200, response.text
-    assert response.json()["outputs"]["x"]["data"] == [0.00020715117739866784, 0.1,
-                                                       9223372036854775807.0]
+    assert response.json()["outputs"]["x"]["data"] == [
+        0.00020715117739866784,
+        0.1,
+        9223372036854775807.0,
+    ]
 
 
 def test_a_repeated_program_answers_for_each_requests_inputs(client: TestClient) -> None:
@@ -351,6 +362,7 @@ def test_a_repeated_program_answers_for_each_requests_inputs(client: TestClient)
 
 def test_the_program_cache_tells_nan_from_null(client: TestClient) -> None:
     """JSON writes NaN as null; the cache key must not confuse the two (msgpack carries NaN)."""
+
     def send(arg: Any) -> Any:
         body = {"program": [{"op": "exp", "args": [arg], "out": "y"}], "outputs": ["y"]}
         return client.post(RUN, content=msgpack.packb(body), headers={"content-type": MSGPACK})

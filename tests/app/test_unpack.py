@@ -39,6 +39,7 @@ from tests.app.wire import assert_problem
 RUN = "/v1/run"
 MSGPACK = "application/msgpack"
 
+
 # Every msgpack type the walker reads: the widths of ints, floats of both sizes, str and bin of
 # every length class, arrays and maps (fix, 16 bits).
 def documents(single_float: bool) -> st.SearchStrategy[Any]:
@@ -53,8 +54,9 @@ def documents(single_float: bool) -> st.SearchStrategy[Any]:
     )
     return st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=20)
-        | st.dictionaries(st.text(max_size=8), inner, max_size=20),
+        lambda inner: (
+            st.lists(inner, max_size=20) | st.dictionaries(st.text(max_size=8), inner, max_size=20)
+        ),
         max_leaves=60,
     )
 
@@ -74,8 +76,9 @@ def test_the_walker_reads_what_msgpack_reads(case: tuple[bool, Any]) -> None:
     data = msgpack.packb(doc, use_bin_type=True, use_single_float=single_float)
     got = walked(data)
     # Packed again, the two agree byte for byte (NaN included; a view packs as bin).
-    assert msgpack.packb(got, use_bin_type=True) == msgpack.packb(c_unpacked(data),
-                                                                  use_bin_type=True)
+    assert msgpack.packb(got, use_bin_type=True) == msgpack.packb(
+        c_unpacked(data), use_bin_type=True
+    )
 
 
 def test_bins_are_read_only_views_of_the_body() -> None:
@@ -120,8 +123,19 @@ def test_containers_are_counted_as_msgpack_counts_them() -> None:
         b"\xc1",  # never used
         b"\xa2\xff\xfe",  # not UTF-8
     ],
-    ids=["ext", "int-key", "bytes-key", "truncated", "short-bin", "trailing", "long-array",
-         "many-items", "deep", "c1", "utf8"],
+    ids=[
+        "ext",
+        "int-key",
+        "bytes-key",
+        "truncated",
+        "short-bin",
+        "trailing",
+        "long-array",
+        "many-items",
+        "deep",
+        "c1",
+        "utf8",
+    ],
 )
 def test_what_the_walker_leaves_to_msgpack(data: bytes) -> None:
     with pytest.raises(Fallback):
@@ -133,8 +147,10 @@ def test_what_the_walker_leaves_to_msgpack(data: bytes) -> None:
     [
         {"inputs": {"x": msgpack.ExtType(5, b"abc")}, "program": []},
         {"inputs": {1: {"data": [1.0]}}, "program": []},
-        {"inputs": {"x": {"bytes": b"\0" * 8, "dtype": "float64", "shape": [1]}},
-         "program": list(range(MAX_ARRAY + 1))},
+        {
+            "inputs": {"x": {"bytes": b"\0" * 8, "dtype": "float64", "shape": [1]}},
+            "program": list(range(MAX_ARRAY + 1)),
+        },
         [1, 2, 3],
     ],
     ids=["ext", "int-key", "long-array", "not-an-object"],
@@ -156,15 +172,17 @@ def test_first_bin_offset_finds_the_first_big_bin(prefix: int) -> None:
     doc = {"pad": "p" * prefix, "small": b"s" * 10, "x": {"bytes": big}, "y": {"bytes": big[::-1]}}
     data = msgpack.packb(doc, use_bin_type=True)
     offset = first_bin_offset(data)
-    assert offset is not None and data[offset:offset + len(big)] == big
+    assert offset is not None and data[offset : offset + len(big)] == big
     assert first_bin_offset(data[: offset - 1]) is None  # the head ends before its header ends
     assert first_bin_offset(msgpack.packb({"x": b"s" * 10}, use_bin_type=True)) is None
 
 
 # ----- receive_body -----
 def _request(chunks: list[bytes], disconnect: bool = False) -> Request:
-    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
-                for i, c in enumerate(chunks)]
+    messages = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
     if disconnect:
         messages[-1]["more_body"] = True
         messages.append({"type": "http.disconnect"})
@@ -184,7 +202,7 @@ def _receive(chunks: list[bytes], length: int | None, msgpack_in: bool = False) 
 def _split(data: bytes, sizes: list[int]) -> list[bytes]:
     out, start = [], 0
     for size in sizes:
-        out.append(data[start:start + size])
+        out.append(data[start : start + size])
         start += size
     return [*out, data[start:]]
 
@@ -221,8 +239,10 @@ def test_a_client_leaving_mid_body_is_a_disconnect() -> None:
 @pytest.mark.parametrize("pad", range(ALIGN + 1))
 def test_the_first_big_bin_lands_aligned(pad: int) -> None:
     x = np.arange(BODY_BUFFER_BYTES // 8, dtype="<f8")
-    doc = {"p": "q" * pad, "inputs": {"x": {"bytes": x.tobytes(), "dtype": "float64",
-                                             "shape": [x.size]}}}
+    doc = {
+        "p": "q" * pad,
+        "inputs": {"x": {"bytes": x.tobytes(), "dtype": "float64", "shape": [x.size]}},
+    }
     data = msgpack.packb(doc, use_bin_type=True)
     view = _receive(_split(data, [1000]), len(data), msgpack_in=True)
     request = decode_body(Body(view, msgpack_in=True))
@@ -245,10 +265,14 @@ def _sum_squares(inputs: dict[str, Any]) -> dict[str, Any]:
     return {
         "inputs": inputs,
         "program": [
-            {"tape": "t", "watch": ["x", "w"], "body": [
-                {"op": "multiply", "args": ["x", "w"], "out": "y"},
-                {"op": "sum", "args": ["y"], "out": "s"},
-            ]},
+            {
+                "tape": "t",
+                "watch": ["x", "w"],
+                "body": [
+                    {"op": "multiply", "args": ["x", "w"], "out": "y"},
+                    {"op": "sum", "args": ["y"], "out": "s"},
+                ],
+            },
             {"gradient": "t", "target": "s", "sources": ["x", "w"], "out": ["gx", "gw"]},
         ],
         "outputs": ["gx", "gw"],
@@ -258,14 +282,15 @@ def _sum_squares(inputs: dict[str, Any]) -> dict[str, Any]:
 def test_big_msgpack_request_with_two_bins(client: TestClient) -> None:
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal(70_000), rng.standard_normal(70_000).astype(np.float32)
-    request = _sum_squares({
-        "x": {"bytes": x.tobytes(), "dtype": "float64", "shape": [x.size]},
-        "w": {"bytes": w.tobytes(), "dtype": "float32", "shape": [w.size]},
-    })
+    request = _sum_squares(
+        {
+            "x": {"bytes": x.tobytes(), "dtype": "float64", "shape": [x.size]},
+            "w": {"bytes": w.tobytes(), "dtype": "float32", "shape": [w.size]},
+        }
+    )
     data = msgpack.packb(request, use_bin_type=True)
     assert len(data) > BODY_BUFFER_BYTES
-    response = client.post(RUN, content=data, headers={"content-type": MSGPACK,
-                                                        "accept": MSGPACK})
+    response = client.post(RUN, content=data, headers={"content-type": MSGPACK, "accept": MSGPACK})
     assert response.status_code == 200, response.content
     out = msgpack.unpackb(response.content)["outputs"]
     gx, gw = out["gx"], out["gw"]

@@ -63,8 +63,11 @@ def test_output_gradients_seed_the_estimate() -> None:
 
 
 def test_a_wrong_vjp_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    wrong = dataclasses.replace(OPS["sin"], vjp=lambda g, out, x: (g,),  # d sin = 1: wrong
-                                raw_vjp=lambda g, out, x: (g,))
+    wrong = dataclasses.replace(
+        OPS["sin"],
+        vjp=lambda g, out, x: (g,),  # d sin = 1: wrong
+        raw_vjp=lambda g, out, x: (g,),
+    )
     monkeypatch.setitem(OPS, "sin", wrong)
     request = tape_program(
         [{"op": "sin", "args": ["x"], "out": "y"}],

@@ -159,24 +159,32 @@ SHAPE_FAMILIES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "shapes", "attrs"), SHAPE_FAMILIES,
-                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(SHAPE_FAMILIES)])
-def test_shape_family_matches_central_differences(name: str, shapes: list[tuple[int, ...]],
-                                                  attrs: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("name", "shapes", "attrs"),
+    SHAPE_FAMILIES,
+    ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(SHAPE_FAMILIES)],
+)
+def test_shape_family_matches_central_differences(
+    name: str, shapes: list[tuple[int, ...]], attrs: dict[str, Any]
+) -> None:
     rng = np.random.default_rng(5)
     inputs = [rng.uniform(0.5, 1.5, size=s) for s in shapes]
     expected = getattr(np, name, None) or getattr(np.linalg, name)
     if name not in ("einsum", "norm"):
-        np.testing.assert_allclose(OPS[name](*inputs, **attrs).value,
-                                   expected(*inputs, **attrs), rtol=1e-12)
+        np.testing.assert_allclose(
+            OPS[name](*inputs, **attrs).value, expected(*inputs, **attrs), rtol=1e-12
+        )
     check_grads(lambda *xs: OPS[name](*xs, **attrs), inputs, order=2, rng=rng)
 
 
-@pytest.mark.parametrize(("name", "shapes", "attrs"),
-                         [f for f in SHAPE_FAMILIES if OPS[f[0]].raw_vjp is not None],
-                         ids=lambda v: str(v) if isinstance(v, str) else "")
-def test_shape_family_raw_vjp_matches_the_vjp(name: str, shapes: list[tuple[int, ...]],
-                                              attrs: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("name", "shapes", "attrs"),
+    [f for f in SHAPE_FAMILIES if OPS[f[0]].raw_vjp is not None],
+    ids=lambda v: str(v) if isinstance(v, str) else "",
+)
+def test_shape_family_raw_vjp_matches_the_vjp(
+    name: str, shapes: list[tuple[int, ...]], attrs: dict[str, Any]
+) -> None:
     rng = np.random.default_rng(8)
     op = OPS[name]
     inputs = [Tensor(rng.uniform(0.5, 1.5, size=s)) for s in shapes]
@@ -203,23 +211,30 @@ def test_einsum_forward_is_numpys() -> None:
     rng = np.random.default_rng(7)
     a, b = rng.standard_normal((2, 1, 3, 3)), rng.standard_normal((4, 3, 3))
     for subscripts in ("...ij,...jk->...ik", "aBij,Bjk", "abii,cij->cj"):
-        np.testing.assert_allclose(OPS["einsum"](a, b, subscripts=subscripts).value,
-                                   np.einsum(subscripts, a, b), rtol=1e-12)
+        np.testing.assert_allclose(
+            OPS["einsum"](a, b, subscripts=subscripts).value,
+            np.einsum(subscripts, a, b),
+            rtol=1e-12,
+        )
 
 
 # ----- outputs bigger than inputs are refused before NumPy allocates -----
 
 
-@pytest.mark.parametrize(("name", "shapes", "attrs"), [
-    ("outer", [(10**6,), (10**6,)], {}),
-    ("matmul", [(10**6, 1), (1, 10**6)], {}),
-    ("dot", [(10**6, 1), (1, 10**6)], {}),
-    ("tensordot", [(10**6,), (10**6,)], {"axes": 0}),
-    ("einsum", [(10**6,), (10**6,)], {"subscripts": "i,j->ij"}),
-    ("solve", [(10**6, 1, 1), (1, 10**6)], {}),
-])
+@pytest.mark.parametrize(
+    ("name", "shapes", "attrs"),
+    [
+        ("outer", [(10**6,), (10**6,)], {}),
+        ("matmul", [(10**6, 1), (1, 10**6)], {}),
+        ("dot", [(10**6, 1), (1, 10**6)], {}),
+        ("tensordot", [(10**6,), (10**6,)], {"axes": 0}),
+        ("einsum", [(10**6,), (10**6,)], {"subscripts": "i,j->ij"}),
+        ("solve", [(10**6, 1, 1), (1, 10**6)], {}),
+    ],
+)
 def test_huge_products_are_refused_before_allocation(
-        name: str, shapes: list[tuple[int, ...]], attrs: dict[str, Any]) -> None:
+    name: str, shapes: list[tuple[int, ...]], attrs: dict[str, Any]
+) -> None:
     inputs = [Tensor(np.ones(s)) for s in shapes]
     assert OPS[name].out_elements(inputs, attrs) == 10**12
     token = BUDGET.set(Budget(Limits()))

@@ -560,8 +560,9 @@ def test_a_gradient_refuses_cotangents_that_would_pass_the_live_limit() -> None:
     # 41 entries of 10 elements on the tape and ~20 bound: the cotangents need 410 more.
     x = [0.5] * 10
     run(CHAIN, {"x": x}, ["g"], Limits(max_live_elements=1000))
-    err = refused(CHAIN, "limit_exceeded", "/program/1", {"x": x},
-                  limits=Limits(max_live_elements=800))
+    err = refused(
+        CHAIN, "limit_exceeded", "/program/1", {"x": x}, limits=Limits(max_live_elements=800)
+    )
     assert "cotangents" in str(err)
 
 

@@ -39,8 +39,14 @@ def test_vjp_matches_central_differences(name: str, order: int) -> None:
     for k, attrs in enumerate(case.attrs):
         rng = np.random.default_rng(1000 + k)
         inputs = case.sample(rng)
-        check_grads(lambda *xs, attrs=attrs: op(*xs, **attrs), inputs, order=order, rng=rng,
-                    rtol=case.rtol, atol=case.atol)
+        check_grads(
+            lambda *xs, attrs=attrs: op(*xs, **attrs),
+            inputs,
+            order=order,
+            rng=rng,
+            rtol=case.rtol,
+            atol=case.atol,
+        )
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if not c.differentiable))
@@ -66,8 +72,13 @@ def test_jvp_matches_reverse_mode_and_central_differences(name: str) -> None:
     for k, attrs in enumerate(case.attrs):
         rng = np.random.default_rng(2000 + k)
         inputs = case.sample(rng)
-        vs_reverse, vs_numeric = check_jvp(lambda *xs, attrs=attrs: op(*xs, **attrs), inputs,
-                                           rng=rng, rtol=case.rtol, atol=case.atol)
+        vs_reverse, vs_numeric = check_jvp(
+            lambda *xs, attrs=attrs: op(*xs, **attrs),
+            inputs,
+            rng=rng,
+            rtol=case.rtol,
+            atol=case.atol,
+        )
         assert vs_reverse.passed, (
             f"<u, Jv> {vs_reverse.analytic} vs <J^T u, v> {vs_reverse.numeric}"
         )
@@ -106,12 +117,18 @@ def test_raw_vjp_matches_the_vjp(name: str, dtype: type) -> None:
                 r = np.asarray(r)
                 assert r.shape == e.shape, f"input {i}: {r.shape} vs {e.shape}"
                 assert r.dtype == e.dtype, f"input {i}: {r.dtype} vs {e.dtype}"
-                np.testing.assert_allclose(r, np.asarray(e.value), rtol=1e-6 if dtype is np.float32
-                                           else 1e-13, atol=0, err_msg=f"input {i}")
+                np.testing.assert_allclose(
+                    r,
+                    np.asarray(e.value),
+                    rtol=1e-6 if dtype is np.float32 else 1e-13,
+                    atol=0,
+                    err_msg=f"input {i}",
+                )
 
 
 def test_first_order_gradients_take_the_raw_path_and_higher_orders_do_not(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from engine.ops import elementwise
 
     calls: list[int] = []
@@ -141,8 +158,13 @@ def test_first_order_gradients_take_the_raw_path_and_higher_orders_do_not(
 
 SHAPES = [(), (1,), (3,), (2, 1), (2, 3), (0,), (2, 0), (1, 3)]
 DTYPES = [np.float64, np.float32, np.float16, np.int64]
-BINARY_RAW = sorted(n for n in RAW if OPS[n].min_inputs == OPS[n].max_inputs == 2
-                    and not OPS[n].attrs and n not in ("matmul", "dot"))
+BINARY_RAW = sorted(
+    n
+    for n in RAW
+    if OPS[n].min_inputs == OPS[n].max_inputs == 2
+    and not OPS[n].attrs
+    and n not in ("matmul", "dot")
+)
 
 
 @pytest.mark.parametrize("name", BINARY_RAW)
@@ -189,8 +211,9 @@ def test_raw_vjp_of_a_square_by_multiply_sums_both_cotangents(dtype: type) -> No
     x = Tensor(np.array([[0.5, -3.0, np.inf], [0.0, 2.0, 1e-3]], dtype))
     out = op(x, x)
     full = np.random.default_rng(5).uniform(-1, 1, size=out.shape).astype(dtype)
-    cotangents = [full] + [np.ndarray(out.shape, dtype, np.array(c, dtype), 0, (0, 0))
-                           for c in (1.0, -0.75, 0.0, big)]
+    cotangents = [full] + [
+        np.ndarray(out.shape, dtype, np.array(c, dtype), 0, (0, 0)) for c in (1.0, -0.75, 0.0, big)
+    ]
     for g in cotangents:
         with np.errstate(all="ignore"):  # inf * 0 and the overflow, as a program runs them
             d1, d2 = op.vjp(Tensor(g), out, x, x, needs=(True, True))

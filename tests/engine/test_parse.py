@@ -511,8 +511,10 @@ def test_schema_refuses_what_the_parser_refuses(stmt: dict[str, Any]) -> None:
 
 
 def test_forward_needs_one_tangent_per_primal() -> None:
-    request = {"inputs": {"x": 1.0}, "program": [
-        {"forward": "acc", "primals": ["x"], "tangents": [], "body": []}]}
+    request = {
+        "inputs": {"x": 1.0},
+        "program": [{"forward": "acc", "primals": ["x"], "tangents": [], "body": []}],
+    }
     with pytest.raises(ProgramError) as e:
         run_program(request)
     assert (e.value.code, e.value.pointer) == ("bad_arity", "/program/0/tangents")
@@ -526,8 +528,10 @@ def test_jvp_of_an_unknown_accumulator() -> None:
 
 
 def test_tangent_of_the_wrong_shape() -> None:
-    request = {"inputs": {"x": [1.0, 2.0]}, "program": [
-        {"forward": "acc", "primals": ["x"], "tangents": [1.0], "body": []}]}
+    request = {
+        "inputs": {"x": [1.0, 2.0]},
+        "program": [{"forward": "acc", "primals": ["x"], "tangents": [1.0], "body": []}],
+    }
     with pytest.raises(EngineError) as e:
         run_program(request)
     assert (e.value.code, e.value.pointer) == ("shape_mismatch", "/program/0/tangents")

@@ -393,8 +393,24 @@ def _branching(t: Tape) -> dict[str, Tensor]:
     return {"x": x, "w": w, "a": a, "b": b, "p": p, "q": q, "c": c, "k": k, "d": d}
 
 
-SOURCE_SETS = [["a"], ["b"], ["p"], ["q"], ["c"], ["p", "q"], ["c", "a"], ["b", "x"], ["w", "c"],
-               ["k"], ["k", "q"], ["d"], ["d", "p"], ["x"], ["w"], ["x", "w"]]
+SOURCE_SETS = [
+    ["a"],
+    ["b"],
+    ["p"],
+    ["q"],
+    ["c"],
+    ["p", "q"],
+    ["c", "a"],
+    ["b", "x"],
+    ["w", "c"],
+    ["k"],
+    ["k", "q"],
+    ["d"],
+    ["d", "p"],
+    ["x"],
+    ["w"],
+    ["x", "w"],
+]
 
 
 @pytest.mark.parametrize("recorded", [False, True], ids=["raw", "recorded"])
@@ -475,7 +491,6 @@ def test_a_jacobian_by_an_intermediate() -> None:
         z = y * y
     np.testing.assert_allclose(t.jacobian(z, y).numpy(), np.diag(2 * y.numpy()))
     np.testing.assert_allclose(t.jacobian(z, x).numpy(), np.diag(18 * x.numpy()))
-
 
 
 @pytest.mark.parametrize("recorded", [False, True], ids=["raw", "recorded"])

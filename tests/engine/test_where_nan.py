@@ -49,20 +49,15 @@ def assert_exact(got: np.ndarray, expected: list[float]) -> None:
 FIRST_ORDER: dict[str, tuple[Fn, list[float], list[float]]] = {
     "log": (lambda x: tf.where(x > 0, tf.log(x), 0.0), [0.0, 1.0], [0.0, 1.0]),
     "log of a negative": (lambda x: tf.where(x > 0, tf.log(x), 0.0), [-1.0, 2.0], [0.0, 0.5]),
-    "log in the else branch": (lambda x: tf.where(x <= 0, 0.0, tf.log(x)), [0.0, 1.0],
-                               [0.0, 1.0]),
+    "log in the else branch": (lambda x: tf.where(x <= 0, 0.0, tf.log(x)), [0.0, 1.0], [0.0, 1.0]),
     "sqrt": (lambda x: tf.where(x > 0, tf.sqrt(x), 0.0), [0.0, 4.0], [0.0, 0.25]),
-    "sqrt of a negative": (lambda x: tf.where(x > 0, tf.sqrt(x), 0.0), [-1.0, 4.0],
-                           [0.0, 0.25]),
-    "reciprocal": (lambda x: tf.where(x != 0, tf.reciprocal(x), 0.0), [0.0, 2.0],
-                   [0.0, -0.25]),
+    "sqrt of a negative": (lambda x: tf.where(x > 0, tf.sqrt(x), 0.0), [-1.0, 4.0], [0.0, 0.25]),
+    "reciprocal": (lambda x: tf.where(x != 0, tf.reciprocal(x), 0.0), [0.0, 2.0], [0.0, -0.25]),
     "1 / x": (lambda x: tf.where(x != 0, 1.0 / x, 0.0), [0.0, 2.0], [0.0, -0.25]),
     "x ** 0.5": (lambda x: tf.where(x > 0, x**0.5, 0.0), [0.0, 4.0], [0.0, 0.25]),
     "x ** -1": (lambda x: tf.where(x > 0, x**-1.0, 0.0), [0.0, 2.0], [0.0, -0.25]),
-    "power(x, 0.5)": (lambda x: tf.where(x > 0, tf.power(x, 0.5), 0.0), [0.0, 4.0],
-                      [0.0, 0.25]),
-    "exp overflow": (lambda x: tf.where(x < 100, tf.exp(x), 0.0), [1000.0, 1.0],
-                     [0.0, math.e]),
+    "power(x, 0.5)": (lambda x: tf.where(x > 0, tf.power(x, 0.5), 0.0), [0.0, 4.0], [0.0, 0.25]),
+    "exp overflow": (lambda x: tf.where(x < 100, tf.exp(x), 0.0), [1000.0, 1.0], [0.0, math.e]),
 }
 
 
@@ -88,17 +83,17 @@ def test_divide_by_zero_in_the_untaken_branch() -> None:
 
 SECOND_ORDER: dict[str, tuple[Fn, list[float], list[float]]] = {
     "log": (lambda x: tf.where(x > 0, tf.log(x), 0.0), [0.0, 1.0], [0.0, -1.0]),
-    "log of a negative": (lambda x: tf.where(x > 0, tf.log(x), 0.0), [-1.0, 2.0],
-                          [0.0, -0.25]),
+    "log of a negative": (lambda x: tf.where(x > 0, tf.log(x), 0.0), [-1.0, 2.0], [0.0, -0.25]),
     # d2/dx2 sqrt(x) = -x ** -1.5 / 4, -1/32 at 4
     "sqrt": (lambda x: tf.where(x > 0, tf.sqrt(x), 0.0), [0.0, 4.0], [0.0, -0.03125]),
-    "sqrt of a negative": (lambda x: tf.where(x > 0, tf.sqrt(x), 0.0), [-1.0, 4.0],
-                           [0.0, -0.03125]),
+    "sqrt of a negative": (
+        lambda x: tf.where(x > 0, tf.sqrt(x), 0.0),
+        [-1.0, 4.0],
+        [0.0, -0.03125],
+    ),
     # d2/dx2 (1 / x) = 2 / x ** 3
-    "reciprocal": (lambda x: tf.where(x != 0, tf.reciprocal(x), 0.0), [0.0, 2.0],
-                   [0.0, 0.25]),
-    "exp overflow": (lambda x: tf.where(x < 100, tf.exp(x), 0.0), [1000.0, 1.0],
-                     [0.0, math.e]),
+    "reciprocal": (lambda x: tf.where(x != 0, tf.reciprocal(x), 0.0), [0.0, 2.0], [0.0, 0.25]),
+    "exp overflow": (lambda x: tf.where(x < 100, tf.exp(x), 0.0), [1000.0, 1.0], [0.0, math.e]),
 }
 
 

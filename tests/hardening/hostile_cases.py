@@ -1093,8 +1093,9 @@ CASES: list[Hostile] = [
     ),
     Hostile(
         "mutual_recursion",
-        run([forwarder("f", "g"), forwarder("g", "f"), {"call": "f", "args": ["x"], "out": "y"}],
-            X),
+        run(
+            [forwarder("f", "g"), forwarder("g", "f"), {"call": "f", "args": ["x"], "out": "y"}], X
+        ),
         422,
         "limit_exceeded",
         ("/program/0/body/0", "/program/1/body/0"),

@@ -437,14 +437,21 @@ def test_raw_and_recorded_first_order_gradients_agree(data: st.DataObject) -> No
     values) and inside it (the persistent tape records it: VJPs in catalog ops) is the same
     value, or the same refusal."""
     body = draw_op_and_sum(data)
-    gradient = {"gradient": "t", "target": "s", "sources": ["x", "m", "y"],
-                "out": ["gx", "gm", "gy"], "unconnected": "zero"}
+    gradient = {
+        "gradient": "t",
+        "target": "s",
+        "sources": ["x", "m", "y"],
+        "out": ["gx", "gm", "gy"],
+        "unconnected": "zero",
+    }
     tape = {"tape": "t", "persistent": True, "watch": ["x", "m", "y"]}
     outputs = ["gx", "gm", "gy"]
-    after = _outcome({"inputs": INPUTS, "outputs": outputs,
-                      "program": [{**tape, "body": body}, gradient]})
-    inside = _outcome({"inputs": INPUTS, "outputs": outputs,
-                       "program": [{**tape, "body": [*body, gradient]}]})
+    after = _outcome(
+        {"inputs": INPUTS, "outputs": outputs, "program": [{**tape, "body": body}, gradient]}
+    )
+    inside = _outcome(
+        {"inputs": INPUTS, "outputs": outputs, "program": [{**tape, "body": [*body, gradient]}]}
+    )
     event(after[0])
     assert after[0] == inside[0], (after, inside)
     if after[0] == "refused":

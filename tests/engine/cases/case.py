@@ -30,5 +30,6 @@ class Case:
     atol: float = 1e-6
 
     def sample(self, rng: np.random.Generator) -> list[np.ndarray]:
-        return [s(rng) if callable(s) else rng.uniform(self.low, self.high, size=s)
-                for s in self.shapes]
+        return [
+            s(rng) if callable(s) else rng.uniform(self.low, self.high, size=s) for s in self.shapes
+        ]

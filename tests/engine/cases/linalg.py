@@ -40,24 +40,33 @@ def spd(*shape: int) -> Sampler:
     return sample
 
 
-DIAGONAL = [{}, {"offset": 1}, {"offset": -1, "axis1": 1, "axis2": 0}, {"axis1": 0, "axis2": 2},
-            {"offset": 2, "axis1": -1, "axis2": -3}]
+DIAGONAL = [
+    {},
+    {"offset": 1},
+    {"offset": -1, "axis1": 1, "axis2": 0},
+    {"axis1": 0, "axis2": 2},
+    {"offset": 2, "axis1": -1, "axis2": -3},
+]
 
 CASES: dict[str, Case] = {
     "matmul": Case([(2, 1, 3, 4), (5, 4, 2)]),  # batch dims broadcast both ways
     "dot": Case([(4,), (4, 3)]),
     "outer": Case([(3,), (2, 2)]),
-    "tensordot": Case([(2, 3, 4), (4, 3, 5)],
-                      attrs=[{"axes": 1}, {"axes": ((2, 1), (0, 1))}, {"axes": ([1], [1])},
-                             {"axes": 0}]),
-    "einsum": Case([(2, 1, 3, 3), (4, 3, 3)], attrs=[
-        {"subscripts": "...ij,...jk->...ik"},  # the ellipsis broadcast (2, 1) against (4,)
-        {"subscripts": "abij,cjk"},  # implicit output: abcik
-        {"subscripts": "aBij,Bjk->aik"},  # B: size 1 against 4, summed
-        {"subscripts": "...ii,...ij->...j"},  # a diagonal of the first operand
-        {"subscripts": "abij,cjk->k"},  # i summed inside the first operand alone
-        {"subscripts": "abij, cij ->"},
-    ]),
+    "tensordot": Case(
+        [(2, 3, 4), (4, 3, 5)],
+        attrs=[{"axes": 1}, {"axes": ((2, 1), (0, 1))}, {"axes": ([1], [1])}, {"axes": 0}],
+    ),
+    "einsum": Case(
+        [(2, 1, 3, 3), (4, 3, 3)],
+        attrs=[
+            {"subscripts": "...ij,...jk->...ik"},  # the ellipsis broadcast (2, 1) against (4,)
+            {"subscripts": "abij,cjk"},  # implicit output: abcik
+            {"subscripts": "aBij,Bjk->aik"},  # B: size 1 against 4, summed
+            {"subscripts": "...ii,...ij->...j"},  # a diagonal of the first operand
+            {"subscripts": "abij,cjk->k"},  # i summed inside the first operand alone
+            {"subscripts": "abij, cij ->"},
+        ],
+    ),
     "transpose": Case([(2, 3, 4)], attrs=[{}, {"axes": (1, 2, 0)}, {"axes": (-1, 0, 1)}]),
     "swapaxes": Case([(2, 3, 4)], attrs=[{"axis1": 0, "axis2": 2}, {"axis1": -1, "axis2": 1}]),
     "trace": Case([(3, 4, 2)], attrs=DIAGONAL),
