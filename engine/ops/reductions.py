@@ -248,9 +248,9 @@ std = defop(
 def _norm_forward(
     x: Array,
     *,
-    ord: OptInt = None,
+    ord: OptInt = None,  # noqa: A002
     axis: Axes = None,
-    keepdims: Bool = False,  # noqa: A002
+    keepdims: Bool = False,
 ) -> Array:
     x = np.asarray(x)
     axes = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
