@@ -387,9 +387,6 @@ subtract = defop(
 def _multiply_vjp(
     g: Tensor, out: Tensor, x: Tensor, y: Tensor, *, needs: tuple[bool, bool] = (True, True)
 ) -> tuple[Tensor | None, ...]:
-    if x is y and needs[0]:  # x * x: one product, counted for both inputs
-        d = _d(g, x)
-        return d, d
     return (
         unbroadcast(_d(g, y), x) if needs[0] else None,
         unbroadcast(_d(g, x), y) if needs[1] else None,
@@ -399,15 +396,6 @@ def _multiply_vjp(
 def _multiply_raw(
     g: Array, out: Array, x: Array, y: Array, *, needs: tuple[bool, bool] = (True, True)
 ) -> tuple[Array | None, ...]:
-    if x is y and needs[0]:  # x * x: both cotangents at once, 2 g x, in one product's array
-        if g.ndim and g.size and not any(g.strides):  # g is one number broadcast (after a sum)
-            twice = g.flat[0] * 2
-            if twice and math.isfinite(twice):  # no zero to keep from inf or NaN: one pass
-                return x * twice, None
-        d = d_raw(g, x)
-        if isinstance(d, np.ndarray) and d.base is None and d.flags.writeable:
-            return np.multiply(d, 2, out=d), None  # d is this call's own array
-        return d * 2, None
     return (
         unbroadcast_raw(d_raw(g, y), x.shape) if needs[0] else None,
         unbroadcast_raw(d_raw(g, x), y.shape) if needs[1] else None,
