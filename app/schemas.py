@@ -225,7 +225,9 @@ class OpInfo(BaseModel):
     name: str
     aliases: list[str]
     inputs: OpInputs
-    outputs: int | Literal["variable"]
+    outputs: int | None = Field(
+        description="how many tensors the op returns; null where its attrs set the count (split)"
+    )
     attrs: dict[str, Any] = Field(description="JSON Schema of the attrs object")
     differentiable: bool
     conventions: dict[str, Any]

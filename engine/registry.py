@@ -244,7 +244,7 @@ class Op:
     min_inputs: int = 1
     max_inputs: int | None = 1
     attrs: dict[str, AttrSpec] = field(default_factory=dict)
-    multi: bool = False  # forward returns a tuple of arrays
+    outputs: int | None = 1  # how many arrays the forward returns; None: the attrs say (split)
     size: Callable[..., int] | None = None  # elements the output will have, from input shapes
     # The VJP takes `needs` (one bool per input): entries for inputs that carry no gradient
     # (constants) may be skipped. Worth it where an entry costs a product (matmul, multiply).
@@ -256,11 +256,13 @@ class Op:
     raw_needs: bool = False
     # Facts __call__ reads on every application, worked out once in __post_init__.
     most_inputs: int = field(init=False)  # max_inputs, or no limit
+    multi: bool = field(init=False)  # the forward returns a tuple of arrays
     recordable: bool = field(init=False)  # differentiable, one output: recorded inline
 
     def __post_init__(self) -> None:
         most = self.max_inputs if self.max_inputs is not None else 2**62
         object.__setattr__(self, "most_inputs", most)
+        object.__setattr__(self, "multi", self.outputs != 1)
         object.__setattr__(self, "recordable", self.vjp is not None and not self.multi)
 
     @property
@@ -401,9 +403,7 @@ class Op:
             "name": self.name,
             "aliases": list(self.aliases),
             "inputs": {"min": self.min_inputs, "max": self.max_inputs},
-            "outputs": (
-                "variable" if self.multi and self.name == "split" else 2 if self.multi else 1
-            ),
+            "outputs": self.outputs,
             "attrs": {
                 "type": "object",
                 "properties": {n: s.schema() for n, s in self.attrs.items()},
@@ -463,7 +463,7 @@ def defop(
     aliases: tuple[str, ...] = (),
     doc: str = "",
     conventions: dict[str, str] | None = None,
-    multi: bool = False,
+    outputs: int | None = 1,
     size: Callable[..., int] | None = None,
     choices: dict[str, tuple[str, ...]] | None = None,
     arity: tuple[int, int | None] | None = None,
@@ -480,7 +480,7 @@ def defop(
         if arity is not None:
             lo, hi = arity
     vjp_needs = vjp is not None and "needs" in inspect.signature(vjp).parameters
-    if raw is not None and (vjp is None or multi):
+    if raw is not None and (vjp is None or outputs != 1):
         raise ValueError(f"op {name!r}: a raw VJP needs a VJP and a single output")
     raw_needs = raw is not None and "needs" in inspect.signature(raw).parameters
     op = Op(
@@ -493,7 +493,7 @@ def defop(
         lo,
         hi,
         attrs,
-        multi,
+        outputs,
         size,
         vjp_needs,
         raw,

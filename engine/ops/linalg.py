@@ -471,7 +471,7 @@ slogdet = defop(
     "slogdet",
     _slogdet_forward,
     _slogdet_vjp,
-    multi=True,
+    outputs=2,
     doc="(sign, log|det|) of the determinant; only log|det| has a gradient",
     conventions={"sign": "not differentiable: its cotangent contributes nothing"},
 )

@@ -194,7 +194,7 @@ split = defop(
     "split",
     _split_forward,
     lambda g, out, x, *, indices_or_sections, axis=0: (concatenate(*g, axis=axis),),
-    multi=True,
+    outputs=None,
     size=_split_size,
     doc="pieces of x along an axis: n equal sections, or cut before the given indices",
 )
