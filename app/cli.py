@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.set_defaults(handler=_serve)
 
     run = commands.add_parser("run", help="evaluate a run request file locally, print the response")
-    run.add_argument("file", help="a JSON run request (API.md section 3); - reads stdin")
+    run.add_argument("file", help="a JSON run request (wire format section 3); - reads stdin")
     run.add_argument("--encoding", choices=("json", "base64"), help="override options.encoding")
     run.set_defaults(handler=_run)
 

@@ -19,13 +19,15 @@ PROBLEM_JSON = "application/problem+json"
 
 _INPUTS_SCHEMA = {
     "type": "object",
-    "description": 'name -> tensor (API.md section 2); an input may add `"variable": true`',
+    "description": (
+        'name -> tensor (docs/wire-format.md section 2); an input may add `"variable": true`'
+    ),
     "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
     "additionalProperties": {"x-component": "Input"},
 }
 _PROGRAM_SCHEMA = {
     "type": "array",
-    "description": "statements, run in order (API.md section 4)",
+    "description": "statements, run in order (docs/wire-format.md section 4)",
     "items": {"x-component": "Statement"},
 }
 
@@ -42,7 +44,7 @@ class RunOptions(BaseModel):
 
 
 class RunRequest(BaseModel):
-    """One program with its inputs (API.md section 3)."""
+    """One program with its inputs (docs/wire-format.md section 3)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -106,7 +108,7 @@ class CheckOptions(BaseModel):
 
 
 class CheckRequest(RunRequest):
-    """A run request plus the check's settings (API.md section 7)."""
+    """A run request plus the check's settings (docs/wire-format.md section 7)."""
 
     check: CheckOptions | None = None
 
@@ -177,7 +179,7 @@ class StopCriteria(BaseModel):
 
 
 class MinimizeRequest(BaseModel):
-    """Gradient descent on the server (API.md section 10)."""
+    """Gradient descent on the server (docs/wire-format.md section 10)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -220,7 +222,7 @@ class OpInputs(BaseModel):
 
 
 class OpInfo(BaseModel):
-    """One catalog op, as GET /v1/ops publishes it (API.md section 5)."""
+    """One catalog op, as GET /v1/ops publishes it (docs/wire-format.md section 5)."""
 
     name: str
     aliases: list[str]
@@ -317,9 +319,10 @@ def run_request_body() -> dict[str, Any]:
     ref = {"$ref": COMPONENTS + "RunRequest"}
     return {
         "required": True,
-        "description": "A run request (API.md section 3). As `application/msgpack` it has the "
-        'same structure, and a tensor may also be `{"bytes": <bin>, "dtype": D, "shape": S}` '
-        "(raw little-endian bytes of a C-ordered array). Send `Accept: application/msgpack` "
+        "description": "A run request (docs/wire-format.md section 3). As `application/msgpack` it "
+        "has the same structure, and a tensor may also be "
+        '`{"bytes": <bin>, "dtype": D, "shape": S}` (raw little-endian bytes of a C-ordered '
+        "array). Send `Accept: application/msgpack` "
         'for a msgpack response, whose tensors are `{"dtype", "shape", "bytes"}`.',
         "content": {JSON: {"schema": ref, "examples": named}, MSGPACK: {"schema": ref}},
     }

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(default_factory=_cores, ge=1)
     max_queue: int = Field(default_factory=lambda: 2 * _cores(), ge=0)
 
-    # ----- engine limits (API.md section 6) -----
+    # ----- engine limits (docs/wire-format.md section 6) -----
     max_elements_per_tensor: int = Field(default=16_777_216, ge=1)
     max_live_elements: int = Field(default=67_108_864, ge=1)
     max_ops: int = Field(default=1_000_000, ge=1)

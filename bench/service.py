@@ -7,7 +7,7 @@ loads them from a second process on loopback: `wrk` with a Lua script for the PO
 is installed, else a few processes of bounded async httpx clients. Every run is bounded in time
 and in connections. The cases, with their targets:
 
-  tiny    the persistent-tape program of API.md section 8 vs an orjson echo of its body:
+  tiny    the persistent-tape program of wire format section 8 vs an orjson echo of its body:
           throughput >= 0.7x the floor's, p99 < 2x
   json    a 1000x1000 float64 input, gradient of sum(x * x) returned as nested lists, vs an
           orjson echo of the same request: latency within 1.2x

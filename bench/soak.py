@@ -3,7 +3,7 @@
 It starts the service (`uvicorn app.main:app`, one worker) on a free loopback port, sends a
 warm-up of mixed requests, reads the server's RSS (/proc/<pid>/status), then sends the measured
 requests from a few client threads (bounded in count and in wall time) and reads the RSS again.
-The mix: the request families of the concurrency test (tests/hardening/families.py: the API.md
+The mix: the request families of the concurrency test (tests/hardening/families.py: the
 tutorial, variables with unconnected warnings, nested-tape second order, a function called in a
 loop, a 5,000-element input, a 600-iteration loop, base64 outputs, and requests the service must
 refuse: unknown names, shape errors, tape misuse, loop and element limits), and malformed JSON.

@@ -1,6 +1,6 @@
 """HTTP client for the gradtape service: program builders, tensor codecs, sync and async clients.
 
-A program is a list of JSON statements (API.md section 4). The helpers below build them::
+A program is a list of JSON statements (wire format section 4). The helpers below build them::
 
     from gradtape import Client, gradient, op, tape
 
@@ -75,7 +75,7 @@ Encoding = Literal["json", "base64", "msgpack"]
 Json = Any
 Names = str | Sequence[str]
 
-#: Wire dtypes and their little-endian NumPy types (API.md section 2).
+#: Wire dtypes and their little-endian NumPy types (wire format section 2).
 DTYPES: dict[str, np.dtype[Any]] = {
     "float16": np.dtype("<f2"),
     "float32": np.dtype("<f4"),
@@ -101,7 +101,7 @@ DEFAULT_TIMEOUT = 60.0
 
 
 class GradtapeError(Exception):
-    """A non-2xx answer, with the fields of its problem+json body (API.md section 6)."""
+    """A non-2xx answer, with the fields of its problem+json body (wire format section 6)."""
 
     def __init__(
         self,
@@ -181,7 +181,7 @@ def _json_data(array: np.ndarray) -> Json:
 
 
 def encode_tensor(value: Any, encoding: Encoding = "json", *, variable: bool = False) -> Json:
-    """A wire tensor (API.md section 2) for a NumPy array, a scalar or nested lists.
+    """A wire tensor (wire format section 2) for a NumPy array, a scalar or nested lists.
 
     ``json`` gives ``{"data", "dtype", "shape"}``, ``base64`` gives ``{"b64", "dtype", "shape"}``
     and ``msgpack`` gives ``{"bytes", "dtype", "shape"}`` (raw little-endian bytes). A dict is
@@ -248,7 +248,7 @@ def decode_tensor(obj: Any) -> np.ndarray | None:
     return array.reshape(shape) if shape is not None else array
 
 
-# ----- statements (API.md section 4) -----
+# ----- statements (wire format section 4) -----
 
 
 def _names(value: Names) -> str | list[str]:

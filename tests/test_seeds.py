@@ -1,4 +1,4 @@
-"""The TensorFlow GradientTape tutorial (shared/seeds), verbatim but for `import engine as tf`.
+"""The TensorFlow GradientTape tutorial (Chinese edition), verbatim but for `import engine as tf`.
 
 One test per example of the tutorial; the persistent-tape example gains an assert on the values
 its comments state. The same examples run over HTTP as the tutorial_*.json golden programs.

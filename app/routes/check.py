@@ -1,4 +1,4 @@
-"""POST /v1/check: a program's gradients beside central differences (API.md section 7)."""
+"""POST /v1/check: a program's gradients beside central differences (wire format section 7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /v1/minimize: gradient descent on the server, in one round trip (API.md section 10)."""
+"""POST /v1/minimize: gradient descent on the server, in one round trip (wire format section 10)."""
 
 from __future__ import annotations
 

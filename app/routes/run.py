@@ -503,5 +503,5 @@ def _raw_tensor(t: Any) -> dict[str, Any] | None:
     openapi_extra={"requestBody": run_request_body()},
 )
 async def run(request: Request) -> Response:
-    """Evaluate one program (API.md section 3) and return the requested outputs."""
+    """Evaluate one program (wire format section 3) and return the requested outputs."""
     return await serve(request, run_encoded)

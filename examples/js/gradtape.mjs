@@ -5,7 +5,7 @@
 //   const res = await gt.run({ inputs: {...}, program: [...], outputs: ['dz_dx'] });
 //   decode(res.outputs.dz_dx)  // -> { data: Float64Array, shape: [2, 2], dtype: 'float64' }
 //
-// Three ways to send tensors (API.md section 2): nested arrays (`{data, dtype, shape}`),
+// Three ways to send tensors (docs/wire-format.md section 2): nested arrays (`{data, dtype, shape}`),
 // base64 of little-endian bytes inside JSON (`toB64`), and raw bytes inside a msgpack body
 // (`toBytes` with `runMsgpack`).
 
@@ -31,7 +31,7 @@ const ALIASES = {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** A problem+json error (API.md section 6): status, code, pointer, title, detail. */
+/** A problem+json error (docs/wire-format.md section 6): status, code, pointer, title, detail. */
 export class GradtapeError extends Error {
   constructor(status, problem = {}, requestId = null) {
     const where = problem.pointer ? ` at ${problem.pointer}` : '';
@@ -271,7 +271,7 @@ export class Gradtape {
       'application/json');
   }
 
-  /** POST /v1/minimize: gradient descent on the server (API.md section 10). */
+  /** POST /v1/minimize: gradient descent on the server (docs/wire-format.md section 10). */
   minimize(request) {
     return this.send('POST', '/v1/minimize', JSON.stringify(request), 'application/json',
       'application/json');

@@ -4,7 +4,7 @@
 //
 // The URL defaults to $GRADTAPE_URL, then http://127.0.0.1:8000; $GRADTAPE_API_KEY is sent as a
 // bearer token when set. The data are made here (y = X w + b + small noise, seeded), the loop
-// runs on the server (POST /v1/minimize, API.md section 10), and the fitted weights are checked
+// runs on the server (POST /v1/minimize, docs/wire-format.md section 10), and the fitted weights are checked
 // against the truth. Exit status 0 when they match, 1 otherwise.
 
 import assert from 'node:assert/strict';

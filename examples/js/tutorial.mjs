@@ -14,7 +14,7 @@ import { Gradtape, GradtapeError, decode, toB64, toBytes, toNested } from './gra
 
 const SKIP = 77;
 
-// ----- the tutorial's programs (API.md section 4); `tensor` encodes inputs per transport -----
+// ----- the tutorial's programs (docs/wire-format.md section 4); `tensor` encodes inputs per transport -----
 
 const ONE = { data: 1.0, dtype: 'float64' }; // JSON.stringify(1.0) is "1", an int64 literal
 

@@ -8,7 +8,7 @@ import httpx
 
 PROBLEM_JSON = "application/problem+json"
 
-# API.md section 8: dz_dx = [[8, 8], [8, 8]], dz_dy = 8.
+# docs/wire-format.md section 8: dz_dx = [[8, 8], [8, 8]], dz_dy = 8.
 TUTORIAL: dict[str, Any] = {
     "inputs": {"x": {"data": [[1.0, 1.0], [1.0, 1.0]]}},
     "program": [

@@ -10,7 +10,7 @@ from .hostile_cases import op, run
 
 
 def tutorial(scale: float) -> dict[str, Any]:
-    """The TensorFlow tutorial of API.md section 8, on a scaled input."""
+    """The TensorFlow tutorial of wire format section 8, on a scaled input."""
     return run(
         [
             {

@@ -179,7 +179,7 @@ def msgpack_deep_input(depth: int) -> bytes:
 
 
 def tutorial_check(**check: Any) -> dict[str, Any]:
-    """The API.md section 8 program with a gradient, plus `check` settings."""
+    """The wire format section 8 program with a gradient, plus `check` settings."""
     body = run([squared_under_tape(), grad()], X)
     if check:
         body["check"] = check

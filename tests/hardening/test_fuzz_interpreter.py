@@ -1,7 +1,7 @@
 """Random programs, well-formed and not, through `run_program`: only EngineError ever comes out,
 within the limits, and every result encodes to JSON the way the service sends it.
 
-Three derandomized Hypothesis tests: whole programs (every statement kind of API.md section 4,
+Three derandomized Hypothesis tests: whole programs (every statement kind of wire format section 4,
 nested, with junk mixed in), single ops with random args and attrs, and random ops under a tape
 followed by their gradient (which runs the VJPs, and their VJPs for the second order).
 """

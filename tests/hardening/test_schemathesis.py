@@ -82,7 +82,7 @@ def test_every_error_response_is_declared_as_problem_json(openapi: dict[str, Any
 
 
 def test_evaluating_routes_declare_their_errors(openapi: dict[str, Any]) -> None:
-    """The errors API.md section 6 gives an evaluating route are all in its schema."""
+    """The errors wire format section 6 gives an evaluating route are all in its schema."""
     required = {"400", "401", "413", "422", "503"}
     for path, item in openapi["paths"].items():
         post = item.get("post")
