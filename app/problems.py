@@ -14,8 +14,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app import metrics
+from app.logging import REQUEST
 from app.schemas import PROBLEM_JSON
 from engine import EngineError
+from engine.errors import TITLES
 
 RETRY_AFTER_S = 1
 MAX_DETAIL = 500  # characters: a detail never carries a large piece of the request
@@ -35,6 +37,30 @@ HTTP_CODES: dict[int, str] = {
     503: "unavailable",
 }
 
+# Every problem kind is a `type` URI of its own, a path under the service that answers what the
+# code means (GET /problems/{code}); its title is the kind's, whatever the occurrence.
+PROBLEM_TYPES = "/problems/"
+HTTP_TITLES: dict[str, str] = {
+    "invalid_json": "Invalid JSON",
+    "bad_content_length": "Bad Content-Length",
+    "unauthorized": "Unauthorized",
+    "not_found": "Not found",
+    "method_not_allowed": "Method not allowed",
+    "not_acceptable": "Not acceptable",
+    "body_too_large": "Body too large",
+    "unsupported_media_type": "Unsupported media type",
+    "internal_error": "Internal error",
+    "unavailable": "Unavailable",
+    "over_capacity": "Over capacity",
+    "draining": "Draining",
+    "starting": "Starting",
+}
+
+
+def title_of(code: str) -> str | None:
+    """The title of a problem kind the service knows, else None."""
+    return TITLES.get(code) or HTTP_TITLES.get(code)
+
 
 class HTTPProblem(Exception):
     """An error found by the HTTP layer (not the engine): status, stable code, safe detail."""
@@ -53,7 +79,7 @@ class HTTPProblem(Exception):
         self.status = status
         self.code = code
         self.detail = detail
-        self.title = title or HTTPStatus(status).phrase
+        self.title = title or title_of(code) or HTTPStatus(status).phrase
         self.pointer = pointer
         self.headers = dict(headers or {})
 
@@ -130,12 +156,13 @@ def problem_body(
     pointer: str | None = None,
     call_stack: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The problem object: type, title, status, code, detail, then pointer and call_stack if any."""
+    """The problem object: type, title, status, code, detail, then pointer, call_stack and the
+    request's id as `instance`, where there are."""
     if len(detail) > MAX_DETAIL:
         detail = detail[: MAX_DETAIL - 1] + "\u2026"
     body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title or HTTPStatus(status).phrase,
+        "type": PROBLEM_TYPES + code,
+        "title": title or title_of(code) or HTTPStatus(status).phrase,
         "status": status,
         "code": code,
         "detail": detail,
@@ -144,6 +171,9 @@ def problem_body(
         body["pointer"] = pointer
     if call_stack:
         body["call_stack"] = list(call_stack)
+    info = REQUEST.get()
+    if info is not None:
+        body["instance"] = f"urn:gradtape:request:{info.request_id}"
     return body
 
 

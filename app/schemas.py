@@ -247,7 +247,7 @@ class HealthResponse(BaseModel):
 class Problem(BaseModel):
     """An error (RFC 9457 problem details), media type application/problem+json."""
 
-    type: str = "about:blank"
+    type: str = Field(description="the problem kind's URI: /problems/{code}, which explains it")
     title: str
     status: int
     code: str = Field(description="stable, machine-readable (snake_case)")
@@ -255,6 +255,9 @@ class Problem(BaseModel):
     pointer: str | None = Field(default=None, description="JSON Pointer into the request")
     call_stack: list[str] | None = Field(
         default=None, description="pointers of the `call` statements that led to the fault"
+    )
+    instance: str | None = Field(
+        default=None, description="this occurrence: urn:gradtape:request:{X-Request-ID}"
     )
 
 

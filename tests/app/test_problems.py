@@ -335,3 +335,23 @@ def test_long_details_are_cut(client: TestClient) -> None:
     request = {"inputs": {"x": 1.0}, "program": [{"op": "exp", "args": [name], "out": "y"}]}
     body = assert_problem(client.post(RUN, json=request), 422, "unknown_name")
     assert len(body["detail"]) <= 500
+
+
+def test_each_problem_kind_has_a_type_uri_that_explains_it(client: TestClient) -> None:
+    """RFC 9457: `type` names the kind (a path under the service, answering its title), the
+    title is the kind's, and `instance` names this occurrence by the request's id."""
+    response = client.post(
+        "/v1/run",
+        json={"inputs": {}, "program": [{"op": "tahn", "args": [1.0], "out": "y"}]},
+        headers={"X-Request-ID": "abc-123"},
+    )
+    body = response.json()
+    assert body["type"] == "/problems/unknown_op"
+    assert body["instance"] == "urn:gradtape:request:abc-123"
+    kind = client.get(body["type"])
+    assert kind.status_code == 200
+    assert kind.json()["title"] == body["title"] == "Unknown op"
+    assert kind.json()["code"] == "unknown_op"
+    missing = client.get("/problems/no_such_kind")
+    assert missing.status_code == 404
+    assert missing.json()["type"] == "/problems/not_found"

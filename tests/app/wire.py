@@ -41,7 +41,7 @@ def assert_problem(
     body = response.json()
     assert body["status"] == status
     assert body["code"] == code, body
-    assert body["type"] == "about:blank"
+    assert body["type"] == f"/problems/{code}"
     assert isinstance(body["title"], str) and body["title"]
     assert isinstance(body["detail"], str)
     if pointer is None:
@@ -49,6 +49,7 @@ def assert_problem(
     elif pointer is not ...:
         assert body.get("pointer") == pointer, body
     assert response.headers.get("x-request-id")
+    assert body["instance"] == f"urn:gradtape:request:{response.headers['x-request-id']}"
     return body
 
 
