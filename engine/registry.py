@@ -308,7 +308,7 @@ class Op:
         try:
             value = self.forward(*values, **attrs) if attrs else self.forward(*values)
         except Exception as exc:  # NumPy's refusals: shapes, dtypes, indices, singular matrices
-            raise numpy_error(self.name, exc) from exc
+            raise numpy_error(self.name, exc, values) from exc
         out = tuple(Tensor(v) for v in value) if self.multi else Tensor(value)
         tapes = ACTIVE.get()
         if tapes:
@@ -556,10 +556,14 @@ _SHAPE_WORDS = (
 )
 
 
-def numpy_error(name: str, exc: Exception) -> OpError:
+def numpy_error(name: str, exc: Exception, values: tuple[Any, ...] = ()) -> OpError:
     msg = str(exc).strip() or type(exc).__name__
     if isinstance(exc, OpError):
         return exc
+    if ("gufunc" in msg or "remapped shapes" in msg) and len(
+        values
+    ) == 2:  # a matrix product's operands: name their shapes
+        return OpError(f"{name}: {_core_mismatch(*(np.shape(v) for v in values))}")
     if isinstance(exc, np.exceptions.AxisError):
         code = "bad_attrs"
     elif isinstance(exc, np.linalg.LinAlgError):
@@ -580,6 +584,24 @@ def numpy_error(name: str, exc: Exception) -> OpError:
         code = "invalid_value"
     prefix = f"{name}: "
     return OpError(msg if msg.startswith(prefix) else prefix + msg, code=code)
+
+
+def _core_mismatch(a: tuple[int, ...], b: tuple[int, ...]) -> str:
+    """Why a matrix product refuses operands of shapes a and b, in their own terms."""
+    if not a or not b:
+        return f"operands must have at least one axis, got shapes {a} and {b}"
+    inner = "last axis" if len(a) > 1 else "only axis"
+    other = "second-to-last axis" if len(b) > 1 else "only axis"
+    k_b = b[-2] if len(b) > 1 else b[0]
+    if a[-1] == k_b:
+        return (
+            f"shapes {a} and {b} do not align: their batch axes {a[:-2]} and {b[:-2]} do not "
+            "broadcast together"
+        )
+    return (
+        f"shapes {a} and {b} do not align: the first's {inner} ({a[-1]}) must equal the "
+        f"second's {other} ({k_b})"
+    )
 
 
 # ----- indexing strings: "1:3, ::2, None, ..." -> a NumPy basic-indexing key -----

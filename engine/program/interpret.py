@@ -21,7 +21,7 @@ from ..forward import ForwardAccumulator
 from ..limits import Budget
 from ..registry import numpy_error
 from ..tape import ACTIVE, Tape
-from ..tensor import Tensor, Variable
+from ..tensor import FLOATING, Tensor, Variable
 from .syntax import (
     Arg,
     Bound,
@@ -54,6 +54,19 @@ REASONS = {
     "stopped": "its path to the target is cut by stop_gradient or stop_recording",
     "non_floating": "only floating-point sources and targets are differentiable",
 }
+
+
+def _not_floating(name: str, source: Tensor, targets: Sequence[Tensor]) -> str:
+    """Why a gradient by `name` cannot flow, and the fix: the integer or bool tensor named."""
+    if source.dtype not in FLOATING:
+        return (
+            f"{name!r} is {source.dtype.name}, not floating-point, and only floating-point "
+            "tensors are differentiable: write it with a decimal point (3.0, not 3) or give it "
+            '"dtype": "float64"'
+        )
+    dtypes = ", ".join(sorted({t.dtype.name for t in targets}))
+    return f"the target is {dtypes}, not floating-point: compute it from floating-point tensors"
+
 
 # Failures of NumPy (or of Python arithmetic) inside gradient computations; they become
 # engine errors with a stable code, like the op forwards' in the registry.
@@ -125,6 +138,9 @@ class Interpreter:
         self._parts: dict[int, list[tuple[OpStmt, ...] | Stmt]] = {}  # parts() by id(block)
         self.tapes: list[Tape] = []  # the tapes bound in every open scope
         self._warnings: dict[tuple[Any, ...], dict[str, Any]] = {}
+        # Why a name holds null: a gradient's output whose source is not floating, where the
+        # fix is a floating input, not "unconnected": "zero" (which would give zeros silently).
+        self.null_because: dict[str, str] = {}
 
     # ----- running -----
     def run(self) -> dict[str, Tensor | None]:
@@ -260,8 +276,11 @@ class Interpreter:
     def read(self, ref: Name, scope: Scope) -> Tensor:
         value = self.value(ref, scope)
         if value is None:
+            why = self.null_because.get(ref.name)
             raise ProgramError(
-                f"{ref.name!r} is null (an unconnected gradient); ask for "
+                f"{ref.name!r} is null: {why}"
+                if why
+                else f"{ref.name!r} is null (an unconnected gradient); ask for "
                 '"unconnected": "zero" to get zeros instead',
                 code="bad_value",
                 pointer=ref.pointer,
@@ -441,7 +460,7 @@ class Interpreter:
             lambda: tape.gradient(targets, sources, seeds, stmt.unconnected),
         )  # fmt: skip
         self.bind_all(scope, stmt.out, tuple(grads), pointer_to(stmt.pointer, "out"))
-        self.note_unconnected(tape, stmt.pointer, stmt.sources, stmt.unconnected)
+        self.note_unconnected(tape, stmt, sources, targets)
 
     def jacobian(self, stmt: JacobianStmt, scope: Scope) -> None:
         kind = "batch_jacobian" if stmt.batch else "jacobian"
@@ -466,7 +485,7 @@ class Interpreter:
             tape, stmt, kind, lambda: method(target, sources, stmt.unconnected)
         )
         self.bind_all(scope, stmt.out, tuple(results), pointer_to(stmt.pointer, "out"))
-        self.note_unconnected(tape, stmt.pointer, stmt.sources, stmt.unconnected)
+        self.note_unconnected(tape, stmt, sources, [target])
 
     def differentiate(
         self, tape: Tape, stmt: GradientStmt | JacobianStmt, kind: str, compute: Callable[[], Any]
@@ -490,17 +509,27 @@ class Interpreter:
         return result
 
     def note_unconnected(
-        self, tape: Tape, pointer: str, sources: tuple[Name, ...], unconnected: str
+        self,
+        tape: Tape,
+        stmt: GradientStmt | JacobianStmt,
+        sources: Sequence[Tensor],
+        targets: Sequence[Tensor],
     ) -> None:
-        given = "zeros" if unconnected == "zero" else "null"
+        given = "zeros" if stmt.unconnected == "zero" else "null"
         for index, reason in tape.last_unconnected:
-            name = sources[index].name
-            self.warn(
-                "unconnected", pointer,
-                f"{name!r} is unconnected to the target: {REASONS.get(reason, reason)}; its "
-                f"result is {given}",
-                source=name, reason=reason,
-            )  # fmt: skip
+            name = stmt.sources[index].name
+            if reason == "non_floating":
+                why = _not_floating(name, sources[index], targets)
+                message = f"{why} (its result is {given})"
+                if given == "null":
+                    self.null_because[stmt.out[index]] = why
+            else:
+                message = (
+                    f"{name!r} is unconnected to the target: {REASONS.get(reason, reason)}; "
+                    f"its result is {given}"
+                )
+                self.null_because.pop(stmt.out[index], None)
+            self.warn("unconnected", stmt.pointer, message, source=name, reason=reason)
 
     def warn(self, code: str, pointer: str, message: str, **extra: Any) -> None:
         """Add a warning; a statement repeated by a loop gives one warning with a count."""

@@ -7,7 +7,6 @@ and nesting past the limit is refused before it is descended into.
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable
@@ -260,10 +259,39 @@ def _op_name(value: Any, pointer: str) -> Any:
 
 
 def _suggest(name: str) -> str:
+    """'; did you mean ...?' with every op name within a few edits of `name`, nearest first
+    (a swap of two neighbours is one edit, so 'tahn' is as near 'tanh' as 'tan'), or ''."""
     if len(name) > 64:
         return ""
-    close = difflib.get_close_matches(name.lower(), [*OPS, *ALIASES], n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    typed = name.lower()
+    most = 1 if len(typed) <= 4 else 2 if len(typed) <= 8 else 3
+    near = sorted(
+        (d, abs(len(c) - len(typed)), c)
+        for c in (*OPS, *ALIASES)
+        if abs(len(c) - len(typed)) <= most and (d := _edits(typed, c, most)) <= most
+    )
+    names = [repr(c) for _, _, c in near[:5]]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"; did you mean {names[0]}?"
+    return f"; did you mean {', '.join(names[:-1])} or {names[-1]}?"
+
+
+def _edits(a: str, b: str, most: int) -> int:
+    """Edits (insert, delete, replace, swap of neighbours) from a to b; most + 1 once over."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        if min(row) > most:
+            return most + 1
+        previous2, previous = previous, row
+    return previous[-1]
 
 
 def _bool(value: Any, pointer: str) -> bool:

@@ -573,3 +573,42 @@ def test_the_loop_variable_keeps_its_last_value_when_the_body_never_names_it() -
     assert (value(result, "i"), value(result, "acc")) == (8, 3.0)
     empty = [{"for": "i", "range": [5, 5], "body": [{"op": "add", "args": [1.0, 1.0], "out": "z"}]}]
     refused(empty, "unknown_name", "/outputs/0", outputs=["i"])
+
+
+def test_an_integer_source_is_named_with_the_fix() -> None:
+    """`"x": 3` is int64: its gradient is null, and both the warning and the error of a later
+    read of that null say the input is an integer and how to make it floating, not to ask for
+    zeros (which would hide the mistake)."""
+    tape = {"tape": "t", "persistent": True, "watch": ["x"], "body": [
+        {"op": "multiply", "args": ["x", "x"], "out": "y"}]}  # fmt: skip
+    grad = {"gradient": "t", "target": "y", "sources": "x", "out": "dx"}
+    jac = {"jacobian": "t", "target": "y", "sources": "x", "out": "jx"}
+    result = run_program({"inputs": {"x": 3}, "program": [tape, grad, jac]})
+    for warning in result.warnings:
+        assert warning["reason"] == "non_floating"
+        assert "'x' is int64" in warning["message"]
+        assert "3.0" in warning["message"] and '"dtype": "float64"' in warning["message"]
+    use = {"op": "add", "args": ["dx", 1.0], "out": "z"}
+    with pytest.raises(EngineError) as err:
+        run_program({"inputs": {"x": 3}, "program": [tape, grad, use]})
+    assert err.value.pointer == "/program/2/args/0"
+    assert "'x' is int64" in str(err.value) and "unconnected" not in str(err.value)
+    floating = run_program({"inputs": {"x": 3.0}, "program": [tape, grad]})
+    assert float(floating.outputs["dx"].value) == 6.0
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "says"),
+    [
+        ([[1.0, 2.0, 3.0]] * 2, [[1.0, 2.0, 3.0]] * 2, "shapes (2, 3) and (2, 3) do not align"),
+        ([1.0, 2.0], [[1.0, 2.0, 3.0]], "the first's only axis (2)"),
+        (1.0, [1.0], "got shapes () and (1,)"),
+        ([[[1.0]]] * 2, [[[1.0]]] * 3, "batch axes (2,) and (3,) do not broadcast"),
+    ],
+)
+def test_a_matrix_product_names_both_shapes(a: Any, b: Any, says: str) -> None:
+    program = [{"op": "matmul", "args": ["a", "b"], "out": "c"}]
+    with pytest.raises(EngineError) as err:
+        run_program({"inputs": {"a": a, "b": b}, "program": program})
+    assert err.value.code == "shape_mismatch" and err.value.pointer == "/program/0"
+    assert says in str(err.value) and "gufunc" not in str(err.value)

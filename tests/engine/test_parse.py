@@ -294,6 +294,23 @@ def test_unknown_op() -> None:
     assert "SECRET" not in str(err)
 
 
+@pytest.mark.parametrize(
+    ("typed", "suggested"),
+    [
+        ("tahn", "did you mean 'tanh' or 'tan'?"),  # a swap is one edit: every near name, ranked
+        ("sqaure", "did you mean 'square'?"),
+        ("reduce_smu", "did you mean 'reduce_sum', "),  # the nearest first, then the others
+        ("xyzzy", None),  # nothing near: no guess that would run the wrong function
+    ],
+)
+def test_unknown_op_suggests_every_near_name(typed: str, suggested: str | None) -> None:
+    err = refused(program({"op": typed, "args": [1.0], "out": "y"}), "unknown_op", "/program/0/op")
+    if suggested is None:
+        assert "did you mean" not in str(err)
+    else:
+        assert suggested in str(err)
+
+
 def test_bad_names_are_not_echoed() -> None:
     stmt = {"op": "exp", "args": ["x"], "out": "SECRET y"}
     err = refused(program(stmt), "bad_name", "/program/0/out")
