@@ -19,6 +19,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -210,7 +211,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app_logging.configure(settings.log_level)
     memory.keep_freed_memory(settings.malloc_keep_mb * 1024 * 1024)
-    app = FastAPI(
+    # Swagger UI and ReDoc from the fastapi-offline package's own copies of their assets, not a
+    # CDN: /docs works where the service runs, with or without outside network.
+    app = FastAPIOffline(
         title="gradtape",
         version="1.0.0",
         summary="Gradients over HTTP: tf.GradientTape semantics on a NumPy reverse-mode tape.",
