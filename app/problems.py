@@ -230,7 +230,7 @@ def _validation_body(exc: RequestValidationError) -> dict[str, Any]:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "type": "value_error", "msg": "invalid request"}
     loc = [str(part) for part in first.get("loc", ())]
-    kind = first.get("type", "")
+    kind = str(first.get("type", ""))
     code = {"missing": "missing_key", "extra_forbidden": "unknown_key"}.get(kind, "bad_value")
     if loc and loc[0] == "body":
         pointer = "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in loc[1:])

@@ -93,7 +93,7 @@ class _Walker:
         if b < 0xA0:
             return self.array(b & 0x0F, depth)
         if b < 0xC0:
-            return self.str(b & 0x1F)
+            return self.text(b & 0x1F)
         if b >= 0xE0:  # negative fixint
             return b - 0x100
         if b in _CONSTANTS:
@@ -109,7 +109,7 @@ class _Walker:
         if kind == "bin":
             return self.bin(n)
         if kind == "str":
-            return self.str(n)
+            return self.text(n)
         return self.array(n, depth) if kind == "array" else self.map(n, depth)
 
     def fixed(self, form: struct.Struct) -> Any:
@@ -125,7 +125,7 @@ class _Walker:
         self.pos = end
         return self.buf[pos:end]
 
-    def str(self, n: int) -> str:
+    def text(self, n: int) -> str:
         return str(self.take(n), "utf-8")
 
     def bin(self, n: int) -> memoryview:

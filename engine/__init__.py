@@ -31,23 +31,62 @@ def convert_to_tensor(value: Any, dtype: Any = None) -> Tensor:
     return as_tensor(value, dtype)
 
 
-def _alias_bindings() -> dict[str, Op]:
-    """Every op reachable by its TensorFlow alias too (`engine.reduce_sum`, `engine.concat`)."""
-    return {alias: OPS[name] for alias, name in ALIASES.items()}
+# Every op under its catalog name and its TensorFlow aliases, as `engine.NAME` (`tf.reduce_sum`,
+# `tf.concat`): the names `from .ops import *` does not bind already (a test holds this list to
+# the registry). `prod` is the op, not the registry's shape helper of that name.
+abs = ops.abs_  # noqa: A001
+acos = ops.arccos
+acosh = ops.arccosh
+amax = ops.max_
+amin = ops.min_
+asin = ops.arcsin
+asinh = ops.arcsinh
+atan = ops.arctan
+atan2 = ops.arctan2
+atanh = ops.arctanh
+clip_by_value = ops.clip
+concat = ops.concatenate
+div = ops.divide
+floordiv = ops.floor_divide
+floormod = ops.mod
+gather = ops.take
+matrix_determinant = ops.det
+matrix_inverse = ops.inv
+matrix_solve = ops.solve
+max = ops.max_  # noqa: A001
+min = ops.min_  # noqa: A001
+mul = ops.multiply
+neg = ops.negative
+pow = ops.power  # noqa: A001
+prod = ops.reductions.prod
+range = ops.arange  # noqa: A001
+reduce_euclidean_norm = ops.norm
+reduce_logsumexp = ops.logsumexp
+reduce_max = ops.max_
+reduce_mean = ops.mean
+reduce_min = ops.min_
+reduce_prod = ops.reductions.prod
+reduce_std = ops.std
+reduce_sum = ops.sum_
+reduce_variance = ops.var
+remainder = ops.mod
+reverse = ops.flip
+round = ops.round_  # noqa: A001
+sub = ops.subtract
+sum = ops.sum_  # noqa: A001
+true_divide = ops.divide
+truediv = ops.divide
 
 
-globals().update({k: v for k, v in _alias_bindings().items() if k not in globals()})
-globals().update({k: v for k, v in OPS.items() if k not in globals()})
-
-
-def ones(shape: Any, dtype: Any = "float64") -> Tensor:
+# TensorFlow's signatures for these two (a shape first), in place of the catalog ops' own.
+def ones(shape: Any, dtype: Any = "float64") -> Tensor:  # type: ignore[no-redef]
     return OPS["ones"](
         shape=tuple(np.atleast_1d(shape).tolist()) if shape != () else (),
         dtype=np.dtype(dtype).name,
     )
 
 
-def zeros(shape: Any, dtype: Any = "float64") -> Tensor:
+def zeros(shape: Any, dtype: Any = "float64") -> Tensor:  # type: ignore[no-redef]
     return OPS["zeros"](
         shape=tuple(np.atleast_1d(shape).tolist()) if shape != () else (),
         dtype=np.dtype(dtype).name,

@@ -41,20 +41,17 @@ class ForwardAccumulator:
             if p.dtype in FLOATING and tangent.dtype != p.dtype:
                 tangent = Tensor(np.asarray(tangent.value, dtype=p.dtype))
             self._tangents[id(p)] = (p, tangent)
-        self._active = False
 
     def __enter__(self) -> ForwardAccumulator:
-        self._active = True
         ACCUMULATORS.set((*ACCUMULATORS.get(), self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._active = False
         ACCUMULATORS.set(tuple(a for a in ACCUMULATORS.get() if a is not self))
 
     def jvp(self, primals: Any, unconnected_gradients: str = "none") -> Any:
         """The tangent of each primal (None, or zeros with "zero", where none reached it)."""
-        out = []
+        out: list[Tensor | None] = []
         for p in _flatten(primals):
             entry = self._tangents.get(id(p))
             if entry is not None and entry[0] is p:
@@ -105,6 +102,7 @@ def jvp_from_vjp(
     """J v for one op application, as d/du <vjp(u), v> at u = 0 (exact: vjp is linear in u)."""
     from . import ops
 
+    assert op.vjp is not None  # only differentiable ops push tangents
     outs = out if op.multi else (out,)
     us = [Tensor(np.zeros_like(o.value)) for o in outs]
     with Tape() as tape:

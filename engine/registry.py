@@ -317,7 +317,7 @@ class Op:
                 # One recording tape, a differentiable op: record() inlined, when no input
                 # is a variable (which the tape may have to watch first).
                 tracked = tape._tracked
-                hit = False
+                hit: bool | None = False
                 for x in inputs:
                     if x.__class__ is not Tensor:
                         hit = None
@@ -326,7 +326,7 @@ class Op:
                         hit = True
                 if hit:
                     tape._nodes.append((self, inputs, attrs, out))
-                    tracked[id(out)] = out
+                    tracked[id(out)] = out  # type: ignore[assignment]  # recordable: one output
                     tape.elements += value.size
                 else:
                     record(tapes, self, inputs, attrs, out)
@@ -473,6 +473,7 @@ def defop(
     `raw`: the VJP again on NumPy values, for backward passes nothing records (optional)."""
     if name in OPS or name in ALIASES:
         raise ValueError(f"op {name!r} defined twice")
+    attrs: dict[str, AttrSpec]
     if arity is not None and not inspect.isfunction(forward):  # a NumPy callable: no attrs
         (lo, hi), attrs = arity, {}
     else:
@@ -522,7 +523,8 @@ def _signature(
         return fn.nin, fn.nin, {}
     sig = inspect.signature(fn)
     hints = typing.get_type_hints(fn, include_extras=True)
-    lo, hi = 0, 0
+    lo = 0
+    hi: int | None = 0
     attrs: dict[str, AttrSpec] = {}
     for p in sig.parameters.values():
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):

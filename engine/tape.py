@@ -94,7 +94,7 @@ class Tape:
         self.consumed_in_context = False
 
     def _reset_state(self) -> None:
-        self._nodes: list[tuple[Op, list[Tensor], dict[str, Any], Any]] = []
+        self._nodes: list[tuple[Op, tuple[Tensor, ...], dict[str, Any], Any]] = []
         self._tracked: dict[int, Tensor] = {}
         self._cut: dict[int, Tensor] = {}
         self._cut_edges: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
@@ -521,6 +521,7 @@ def _vjp(
     tracked: Container[int],
 ) -> tuple[Tensor | None, ...]:
     """The op's VJP in catalog ops."""
+    assert op.vjp is not None  # only differentiable ops are recorded
     if op.vjp_needs:
         return op.vjp(g, out, *inputs, needs=tuple(id(x) in tracked for x in inputs), **attrs)
     return op.vjp(g, out, *inputs, **attrs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -9,6 +11,11 @@ from app import problems
 from app.schemas import problem_responses
 
 router = APIRouter(tags=["problems"])
+
+# The kinds the service knows, as the path's enum: an unknown one is refused before the route.
+ProblemCode = Enum(  # type: ignore[misc]
+    "ProblemCode", {c: c for c in sorted({*problems.TITLES, *problems.HTTP_TITLES})}, type=str
+)
 
 
 class ProblemType(BaseModel):
@@ -21,17 +28,14 @@ class ProblemType(BaseModel):
 @router.get(
     "/problems/{code}",
     response_model=ProblemType,
-    responses=problem_responses(404),
+    responses=problem_responses(422),
     operation_id="get_problem_type",
 )
-def problem_type(code: str) -> ProblemType:
+def problem_type(code: ProblemCode) -> ProblemType:
     """The problem kind `code`: its title (the `title` of every error of this kind)."""
-    title = problems.title_of(code)
-    if title is None:
-        raise problems.HTTPProblem(404, "not_found", f"no problem kind {code!r}")
     return ProblemType(
-        type=problems.PROBLEM_TYPES + code,
-        code=code,
-        title=title,
+        type=problems.PROBLEM_TYPES + code.value,
+        code=code.value,
+        title=problems.title_of(code.value) or code.value,
         documentation="docs/wire-format.md section 6",
     )

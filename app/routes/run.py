@@ -102,7 +102,7 @@ def _body_buffer(length: int, head: bytes | None) -> memoryview:
     memory = np.empty(length + ALIGN, np.uint8)  # not zeroed: receive_body fills what it uses
     offset = first_bin_offset(head) if head is not None else None
     shift = 0 if offset is None else -(memory.ctypes.data + offset) % ALIGN
-    return memoryview(memory)[shift : shift + length]
+    return memoryview(memory.data)[shift : shift + length]
 
 
 def _media_type(value: str | None) -> str:
@@ -178,7 +178,7 @@ def decode_body(body: Body, *, exact: bool = False) -> dict[str, Any]:
 BRACKET_CHUNK = 256 * 1024
 
 
-def _brackets(raw: bytes) -> int:
+def _brackets(raw: bytes | memoryview) -> int:
     """The count of `[` and `{` in raw: NumPy's vectorized compares (~7x bytes.count), one per
     byte (`[` and `{` are the two bytes that OR 0x20 turns into `{`), through scratch arrays
     small enough to stay in cache (0.73 against 1.17 ms for two whole-body compares, 10 MB)."""
@@ -489,7 +489,7 @@ def _raw_tensor(t: Any) -> dict[str, Any] | None:
     array = wire_array(np.asarray(getattr(t, "value", t)))
     # msgpack packs a buffer as bin: the bytes are copied once, into the response
     name = WIRE_NAMES[array.dtype]
-    return {"dtype": name, "shape": list(array.shape), "bytes": memoryview(little_endian(array))}
+    return {"dtype": name, "shape": list(array.shape), "bytes": little_endian(array).data}
 
 
 @router.post(

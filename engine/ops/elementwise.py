@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import DType, Float, defop
+from ..registry import DType, Float, Op, defop
 from ..tensor import FLOATING, Tensor
 from . import creation, reductions, shape
 
@@ -47,7 +47,7 @@ def _multiply_no_nan_forward(x: Array, y: Array) -> Array:
     return r
 
 
-multiply_no_nan = defop(
+multiply_no_nan: Op = defop(
     "multiply_no_nan",
     _multiply_no_nan_forward,
     lambda g, out, x, y: (
@@ -100,8 +100,8 @@ abs_ = defop(
     raw=lambda g, out, x: (g * np.sign(x),),
     conventions={"at 0": "abs'(0) = 0"},
 )
-sign = defop("sign", np.sign, None, doc="-1, 0 or 1 by the sign of x")
-exp = defop(
+sign: Op = defop("sign", np.sign, None, doc="-1, 0 or 1 by the sign of x")
+exp: Op = defop(
     "exp",
     np.exp,
     lambda g, out, x: (_d(g, out),),
@@ -169,7 +169,7 @@ square = defop(
     doc="x * x",
     raw=lambda g, out, x: (g * (2.0 * x),),
 )
-reciprocal = defop(
+reciprocal: Op = defop(
     "reciprocal",
     np.reciprocal,
     lambda g, out, x: (_d(g, -(out * out)),),
@@ -183,7 +183,7 @@ sin = defop(
     doc="sine",
     raw=lambda g, out, x: (g * np.cos(x),),
 )
-cos = defop(
+cos: Op = defop(
     "cos",
     np.cos,
     lambda g, out, x: (-(g * sin(x)),),
@@ -219,7 +219,7 @@ arctan = defop(
     doc="inverse tangent",
 )
 sinh = defop("sinh", np.sinh, lambda g, out, x: (_d(g, cosh(x)),), doc="hyperbolic sine")
-cosh = defop("cosh", np.cosh, lambda g, out, x: (_d(g, sinh(x)),), doc="hyperbolic cosine")
+cosh: Op = defop("cosh", np.cosh, lambda g, out, x: (_d(g, sinh(x)),), doc="hyperbolic cosine")
 tanh = defop(
     "tanh",
     np.tanh,
@@ -529,7 +529,7 @@ def _select_raw(cond: Array, g: Array, x: Array, y: Array) -> tuple[Array, Array
     )
 
 
-where = defop(
+where: Op = defop(
     "where",
     np.where,
     _where_vjp,

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from ..errors import OpError
-from ..registry import INT, INT_LIST, K_INT, K_INT_OR_INTS, AttrKind, Int, Ints, Str, defop
+from ..registry import INT, INT_LIST, K_INT, K_INT_OR_INTS, AttrKind, Int, Ints, Op, Str, defop
 from ..tensor import Tensor
 from . import elementwise, shape
 
@@ -376,7 +376,7 @@ def _swapaxes_forward(x: Array, *, axis1: Int, axis2: Int) -> Array:
     return np.swapaxes(x, axis1, axis2)
 
 
-swapaxes = defop(
+swapaxes: Op = defop(
     "swapaxes",
     _swapaxes_forward,
     lambda g, out, x, *, axis1, axis2: (swapaxes(g, axis1=axis1, axis2=axis2),),

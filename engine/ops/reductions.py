@@ -79,7 +79,7 @@ def _flip(t: Tensor, axis: int) -> Tensor:
 
 def _sum_forward(x: Array, *, axis: Axes = None, keepdims: Bool = False) -> Array:
     # np.sum's answer (dtypes included) without its dispatch layer: 0.8 against 1.7 µs
-    return np.add.reduce(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
 
 
 def _sum_vjp(

@@ -15,6 +15,7 @@ from ..registry import (
     Index,
     Int,
     IntOrInts,
+    Op,
     OptInt,
     PadWidth,
     Shape,
@@ -57,7 +58,7 @@ def _reshape_forward(x: Array, *, shape: Shape) -> Array:
     return np.reshape(x, shape)
 
 
-reshape = defop(
+reshape: Op = defop(
     "reshape",
     _reshape_forward,
     lambda g, out, x, *, shape: (reshape(g, shape=x.shape),),
@@ -272,7 +273,7 @@ def _flip_forward(x: Array, *, axis: Axes = None) -> Array:
     return np.flip(x, axis=_axis_arg(axis))
 
 
-flip = defop(
+flip: Op = defop(
     "flip",
     _flip_forward,
     lambda g, out, x, *, axis=None: (flip(g, axis=axis),),

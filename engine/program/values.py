@@ -299,7 +299,7 @@ def encode(t: Tensor | np.ndarray | None, encoding: str = "json") -> dict[str, A
     name = WIRE_NAMES[array.dtype]  # dtype.name is built anew on each access: slow
     head: dict[str, Any] = {"dtype": name, "shape": list(array.shape)}
     if encoding == "base64":
-        head["b64"] = pybase64.b64encode_as_string(little_endian(array))
+        head["b64"] = pybase64.b64encode_as_string(little_endian(array).data)
         return head
     floating = array.dtype.kind == "f"
     if array.ndim == 0:  # a number: checked in Python (np.isfinite(...).all() costs ~2 µs)

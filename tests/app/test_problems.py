@@ -353,5 +353,8 @@ def test_each_problem_kind_has_a_type_uri_that_explains_it(client: TestClient) -
     assert kind.json()["title"] == body["title"] == "Unknown op"
     assert kind.json()["code"] == "unknown_op"
     missing = client.get("/problems/no_such_kind")
-    assert missing.status_code == 404
-    assert missing.json()["type"] == "/problems/not_found"
+    assert missing.status_code == 422
+    assert missing.json()["code"] == "bad_value"
+    known = {error["code"] for error in [body]} | {"shape_mismatch", "invalid_json", "draining"}
+    for code in known:
+        assert client.get(f"/problems/{code}").json()["type"] == f"/problems/{code}"

@@ -514,3 +514,16 @@ def test_a_jacobian_works_out_its_entries_once(
         jac = t.jacobian(z, y)
     assert scans == [3]  # one scan of the tape's three entries, not one per row
     np.testing.assert_allclose(jac.numpy(), np.diag(2 * y.numpy()))
+
+
+def test_every_op_and_alias_is_an_engine_name() -> None:
+    """`engine.NAME` is the op for every catalog name and TensorFlow alias (`tf.reduce_sum`),
+    bound by name in engine/__init__.py; `ones` and `zeros` take TensorFlow's signature."""
+    import engine
+    from engine.registry import ALIASES, OPS
+
+    for name in [*OPS, *ALIASES]:
+        if name in ("ones", "zeros"):
+            continue
+        assert getattr(engine, name, None) is OPS[ALIASES.get(name, name)], name
+    assert engine.ones((2, 3)).shape == (2, 3) and engine.zeros(()).shape == ()
