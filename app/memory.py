@@ -1,8 +1,8 @@
 """The C allocator's settings for a process that allocates and frees big tensors all the time.
 
 glibc serves an allocation of 128 KiB or more with a fresh mmap and unmaps it on free, so every
-big tensor pays a page fault per 4 KiB page (an 8 MB float64 array: ~2,000 faults, about 1 ms)
-each time, which is most of the cost of a binary request. Keeping freed memory in the
+big tensor pays a page fault per 4 KiB page (an 8 MB float64 array: about 2,000 faults) each
+time, which is most of the cost of a binary request. Keeping freed memory in the
 allocator's arenas for reuse avoids that. The price is resident memory: each arena may keep up
 to `keep_bytes` of free memory instead of returning it to the system.
 """

@@ -1,6 +1,6 @@
 """msgpack bodies with their bins left in place: the few objects around big tensors, read without
-copying the tensors' bytes (msgpack-python copies every bin into a new bytes object: ~0.4 ms
-per 8 MB in a loaded server, one more pass over the largest thing in the request)."""
+copying the tensors' bytes (msgpack-python copies every bin into a new bytes object: one more
+pass over the largest thing in the request)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 # The walker is Python: it takes bodies of a thousand objects at most (a program and its
 # tensors' headers), and hands anything else back to msgpack (see Fallback).
-MAX_ITEMS = 1024  # ~0.3 ms of walking at most, before msgpack takes over
+MAX_ITEMS = 1024  # a bounded walk at most, before msgpack takes over
 MAX_ARRAY = 256
 MAX_DEPTH = 64
 
@@ -27,8 +27,8 @@ _SIZED = {
 }  # fmt: skip
 
 
-# NumPy is slow on unaligned data (an unaligned float64 input made the engine's part of a
-# gradient of sum(x * x) 1.24 -> 1.71 ms in a loaded server): a body's buffer is placed so that
+# NumPy is slow on unaligned data (the README's performance section has the figure): a body's
+# buffer is placed so that
 # its first big bin is aligned, and engine.program.values.from_raw copies an unaligned one.
 ALIGN = 16
 BIG_BIN = 4096

@@ -78,7 +78,7 @@ def _flip(t: Tensor, axis: int) -> Tensor:
 
 
 def _sum_forward(x: Array, *, axis: Axes = None, keepdims: Bool = False) -> Array:
-    # np.sum's answer (dtypes included) without its dispatch layer: 0.8 against 1.7 µs
+    # np.sum's answer (dtypes included) without its dispatch layer, which costs as much again
     return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
 
 

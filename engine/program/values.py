@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
-import pybase64  # SIMD base64: a 10 MB tensor decodes in ~0.4 ms (the standard library: ~14)
+import pybase64  # SIMD base64: many times faster than the standard library's on big tensors
 
 from ..errors import ProgramError
 from ..tensor import Tensor
@@ -302,7 +302,7 @@ def encode(t: Tensor | np.ndarray | None, encoding: str = "json") -> dict[str, A
         head["b64"] = pybase64.b64encode_as_string(little_endian(array).data)
         return head
     floating = array.dtype.kind == "f"
-    if array.ndim == 0:  # a number: checked in Python (np.isfinite(...).all() costs ~2 µs)
+    if array.ndim == 0:  # a number: checked in Python (np.isfinite(...).all() costs more)
         v = array.item()
         head["data"] = v if not floating or math.isfinite(v) else _non_finite_text(v)
         return head
