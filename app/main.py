@@ -223,8 +223,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # turns FastAPI's back on, for a deployment that configures OpenTelemetry).
         telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False},
     )
-    if settings is not get_settings():
-        app.dependency_overrides[get_settings] = lambda: settings
     app.state.settings = settings
     app.state.gate = Gate(settings.max_concurrency, settings.max_queue)
     app.state.limits = settings.limits()

@@ -7,7 +7,6 @@ import os
 from functools import lru_cache
 from typing import Annotated, Any
 
-from fastapi import Depends
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -97,6 +96,3 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return Settings()
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -159,11 +159,6 @@ K_SHAPE = AttrKind(
     _shape,
 )
 K_FLOAT = AttrKind("float", {"type": "number"}, _float)
-K_OPT_FLOAT = AttrKind(
-    "float?",
-    {"anyOf": [{"type": "number"}, {"type": "null"}]},
-    lambda v: None if v is None else _float(v),
-)
 K_SCALAR = AttrKind(
     "scalar",
     {
@@ -200,7 +195,6 @@ IntOrInts = Annotated[int | tuple[int, ...], K_INT_OR_INTS]
 Axes = Annotated[int | tuple[int, ...] | None, K_AXES]
 Shape = Annotated[tuple[int, ...], K_SHAPE]
 Float = Annotated[float, K_FLOAT]
-OptFloat = Annotated[float | None, K_OPT_FLOAT]
 Scalar = Annotated[float, K_SCALAR]
 Bool = Annotated[bool, K_BOOL]
 Str = Annotated[str, K_STR]

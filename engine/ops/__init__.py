@@ -50,6 +50,5 @@ Tensor.__and__ = _binary(_e.logical_and)  # type: ignore[method-assign]
 Tensor.__or__ = _binary(_e.logical_or)  # type: ignore[method-assign]
 Tensor.__invert__ = lambda self: _e.logical_not(self)  # type: ignore[method-assign]
 Tensor.__getitem__ = lambda self, key: shape.getitem(self, index=key)  # type: ignore[method-assign]
-Tensor.__hash__ = object.__hash__  # type: ignore[assignment,method-assign]
 
 _ = (creation, linalg, nn, reductions)

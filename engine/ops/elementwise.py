@@ -11,7 +11,7 @@ import numpy as np
 
 from ..registry import DType, Float, Op, defop
 from ..tensor import FLOATING, Tensor
-from . import creation, reductions, shape
+from . import creation, reductions
 
 Array = np.ndarray
 
@@ -563,9 +563,6 @@ clip = defop(
     doc="x limited to [lo, hi]",
     conventions={"at the bounds": "x gets the gradient where lo <= x <= hi"},
 )
-
-# Silence "unused" for modules used only at backward time.
-_ = shape
 
 
 # ----- identity, stop_gradient, cast -----
