@@ -16,7 +16,7 @@ from .errors import OpError
 from .forward import ACCUMULATORS, push
 from .limits import BUDGET
 from .tape import ACTIVE, record
-from .tensor import Tensor, as_tensor
+from .tensor import DTYPE_ALIASES, DTYPE_NAMES, Tensor, as_tensor
 
 Array = np.ndarray
 Vjp = Callable[..., tuple[Tensor | None, ...]]
@@ -102,17 +102,6 @@ def _str(v: Any) -> str:
     if not isinstance(v, str):
         raise ValueError("must be a string")
     return v
-
-
-DTYPE_NAMES = ("float16", "float32", "float64", "int32", "int64", "bool")
-DTYPE_ALIASES = {
-    "FP16": "float16",
-    "FP32": "float32",
-    "FP64": "float64",
-    "INT32": "int32",
-    "INT64": "int64",
-    "BOOL": "bool",
-}
 
 
 def _dtype(v: Any) -> str:

@@ -10,6 +10,19 @@ Array = np.ndarray
 
 FLOATING = frozenset({np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)})
 
+# The dtypes a tensor may have on the wire and in attrs, and the KServe/Triton spellings taken
+# for them on input: the one table the engine (and through it the app) reads.
+DTYPE_NAMES = ("float16", "float32", "float64", "int32", "int64", "bool")
+DTYPES: dict[str, np.dtype] = {name: np.dtype(name) for name in DTYPE_NAMES}
+DTYPE_ALIASES = {
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+    "INT32": "int32",
+    "INT64": "int64",
+    "BOOL": "bool",
+}
+
 
 class Tensor:
     """A value: a NumPy array or scalar. Tapes key it by identity; it never changes."""

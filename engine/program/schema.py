@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..tensor import DTYPE_ALIASES, DTYPES
 from .syntax import (
     ARGS,
     ATTRS,
@@ -26,7 +27,7 @@ from .syntax import (
     Field,
     Kind,
 )
-from .values import DTYPE_ALIASES, DTYPES, NON_FINITE
+from .values import NON_FINITE
 
 REF_PREFIX = "#/components/schemas/"
 

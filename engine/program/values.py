@@ -11,20 +11,9 @@ import numpy as np
 import pybase64  # SIMD base64: many times faster than the standard library's on big tensors
 
 from ..errors import ProgramError
-from ..tensor import Tensor
+from ..tensor import DTYPE_ALIASES, DTYPES, Tensor
 from .syntax import quoted
 
-DTYPES: dict[str, np.dtype] = {
-    name: np.dtype(name) for name in ("float16", "float32", "float64", "int32", "int64", "bool")
-}
-DTYPE_ALIASES = {
-    "FP16": "float16",
-    "FP32": "float32",
-    "FP64": "float64",
-    "INT32": "int32",
-    "INT64": "int64",
-    "BOOL": "bool",
-}
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 NOT_A_NUMBER = (
     'a string that is not a number (the strings a tensor may hold: "NaN", "Infinity", "-Infinity")'
