@@ -28,7 +28,15 @@ class Limits:
 class Budget:
     """Counters of one request, checked before an op allocates and between statements."""
 
-    __slots__ = ("deadline", "iterations", "limits", "live", "ops", "quiet_elements", "quiet_ops")
+    __slots__ = (
+        "deadline",
+        "iterations",
+        "limits",
+        "live",
+        "next_check_ops",
+        "ops",
+        "safe_elements",
+    )
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -37,10 +45,10 @@ class Budget:
         self.live = 0  # elements held by bindings and tapes, maintained by the interpreter
         self.deadline = time.monotonic() + limits.timeout_s
         # An op that stays below both needs none of before_op's checks (Op.__call__ counts it
-        # inline): below quiet_ops, no op limit is near and no look at the clock is due; live
-        # elements and its own within quiet_elements fit both element limits.
-        self.quiet_ops = min(0x100, limits.max_ops + 1)
-        self.quiet_elements = min(limits.max_elements_per_tensor, limits.max_live_elements)
+        # inline): below next_check_ops, no op limit is near and no look at the clock is due; live
+        # elements and its own within safe_elements fit both element limits.
+        self.next_check_ops = min(0x100, limits.max_ops + 1)
+        self.safe_elements = min(limits.max_elements_per_tensor, limits.max_live_elements)
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
@@ -75,7 +83,7 @@ class Budget:
             )
         if not self.ops & 0xFF:
             self.check_time()
-        self.quiet_ops = min((self.ops | 0xFF) + 1, limits.max_ops + 1)
+        self.next_check_ops = min((self.ops | 0xFF) + 1, limits.max_ops + 1)
 
     def before_backward(self, nodes: int, elements: int) -> None:
         """Count a backward pass over `nodes` tape entries, one op each, before it starts; the

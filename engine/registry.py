@@ -238,13 +238,13 @@ class Op:
     raw_vjp: Callable[..., tuple[Any, ...]] | None = None
     raw_needs: bool = False
     # Facts __call__ reads on every application, worked out once in __post_init__.
-    most_inputs: int = field(init=False)  # max_inputs, or no limit
+    input_limit: int = field(init=False)  # max_inputs, or a number no call reaches
     multi: bool = field(init=False)  # the forward returns a tuple of arrays
     recordable: bool = field(init=False)  # differentiable, one output: recorded inline
 
     def __post_init__(self) -> None:
         most = self.max_inputs if self.max_inputs is not None else 2**62
-        object.__setattr__(self, "most_inputs", most)
+        object.__setattr__(self, "input_limit", most)
         object.__setattr__(self, "multi", self.outputs != 1)
         object.__setattr__(self, "recordable", self.vjp is not None and not self.multi)
 
@@ -254,7 +254,7 @@ class Op:
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
         n = len(args)
-        if not self.min_inputs <= n <= self.most_inputs:
+        if not self.min_inputs <= n <= self.input_limit:
             raise OpError(
                 f"{self.name} takes {self.arity_text()} inputs, got {n}", code="bad_arity"
             )
@@ -284,7 +284,7 @@ class Op:
             else:
                 elements = self.out_elements(inputs, attrs)
             ops = budget.ops + 1
-            if ops < budget.quiet_ops and budget.live + elements <= budget.quiet_elements:
+            if ops < budget.next_check_ops and budget.live + elements <= budget.safe_elements:
                 budget.ops = ops  # within every limit, no look at the clock due: before_op's pass
             else:
                 budget.before_op(self.name, elements)
@@ -296,7 +296,7 @@ class Op:
         tapes = ACTIVE.get()
         if tapes:
             tape = tapes[0]
-            if self.recordable and tape._rec and len(tapes) == 1:
+            if self.recordable and tape.recording and len(tapes) == 1:
                 # One recording tape, a differentiable op: record() inlined, when no input
                 # is a variable (which the tape may have to watch first).
                 tracked = tape._tracked

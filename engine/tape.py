@@ -56,7 +56,7 @@ def record(
             elif tape._auto and x.__class__ is Variable and x.trainable:
                 tape._watch_one(x)  # a trainable variable read under the tape
                 hit = True
-        if not tape._rec:
+        if not tape.recording:
             tape._note_cut(inputs, out, op)
             continue
         if not hit:
@@ -105,14 +105,11 @@ class Tape:
         self._watched: set[int] = set()  # ids of every tensor watched (not an op's output)
         self.elements = 0
 
-    @property
-    def _recording(self) -> bool:
-        return self._in_context and not self._paused
-
     def _set_state(self, in_context: bool, paused: bool) -> None:
         self._in_context = in_context
         self._paused = paused
-        self._rec = in_context and not paused  # read per op by record(): a plain attribute
+        # Inside its context and not paused: read per op, so a plain attribute.
+        self.recording = in_context and not paused
         self._auto = self.watch_accessed_variables and in_context
 
     # ----- context -----
@@ -138,14 +135,10 @@ class Tape:
         else:
             ACTIVE.set(tuple(t for t in active if t is not self))
 
-    @property
-    def recording(self) -> bool:
-        return self._recording
-
     @contextmanager
     def stop_recording(self) -> Iterator[None]:
         """Temporarily stop recording operations on this tape (`tf.GradientTape.stop_recording`)."""
-        if not self._recording:
+        if not self.recording:
             raise TapeError(
                 "Tape.stop_recording() called on a tape that is not recording",
                 code="tape_not_recording",
@@ -313,7 +306,7 @@ class Tape:
             reach = self._reach(sources, nodes)
         if reach is not None:  # some watched tensor is not a source: entries can be left out
             tracked, nodes = reach
-        elif recorded and self._recording:  # a persistent tape asked inside its own context
+        elif recorded and self.recording:  # a persistent tape asked inside its own context
             nodes = nodes[:]  # records the VJP ops on itself: not on this pass's list
         budget = None if recorded else BUDGET.get()  # recorded VJP ops count themselves
         if budget is not None:  # a raw VJP's arrays are no larger than its op's own

@@ -133,7 +133,7 @@ class Interpreter:
         self.top = Scope()
         self.call_stack: list[str] = []
         self.assigned: set[str] = set()  # top-level names the program bound
-        self.bound = 0  # elements held by the bindings of every open scope
+        self.bound_elements = 0  # elements held by the bindings of every open scope
         self.recorded = 0  # tape entries of tapes since reset or dropped
         self._parts: dict[int, list[tuple[OpStmt, ...] | Stmt]] = {}  # parts() by id(block)
         self.tapes: list[Tape] = []  # the tapes bound in every open scope
@@ -148,7 +148,7 @@ class Interpreter:
         for name, inp in self.request.inputs.items():
             value = Variable(inp.value, name=name) if inp.variable else Tensor(inp.value)
             self.top.vars[name] = value
-            self.bound += value.size
+            self.bound_elements += value.size
         drive(self.exec_block(self.request.program, self.top))
         return self.outputs()
 
@@ -191,7 +191,7 @@ class Interpreter:
 
     def set_live(self) -> None:
         """Tell the budget the elements held now: bindings and every open tape's entries."""
-        live = self.bound
+        live = self.bound_elements
         for t in self.tapes:
             live += t.elements
         self.budget.live = live
@@ -203,7 +203,7 @@ class Interpreter:
         top = scope is self.top
         tapes = self.tapes
         for stmt in stmts:
-            live = self.bound  # set_live(), inline
+            live = self.bound_elements  # set_live(), inline
             for t in tapes:
                 live += t.elements
             budget.live = live
@@ -224,7 +224,7 @@ class Interpreter:
             name = stmt.out[0]
             old = values.get(name)
             values[name] = result
-            self.bound += result.value.size - (0 if old is None else old.value.size)
+            self.bound_elements += result.value.size - (0 if old is None else old.value.size)
             if top:
                 self.assigned.add(name)
 
@@ -307,9 +307,9 @@ class Interpreter:
         old = values.get(name)
         values[name] = value
         if value is not None:
-            self.bound += value.value.size
+            self.bound_elements += value.value.size
         if old is not None:
-            self.bound -= old.value.size
+            self.bound_elements -= old.value.size
         if scope is self.top:
             self.assigned.add(name)
 
@@ -642,7 +642,7 @@ class Interpreter:
 
     def release(self, scope: Scope) -> None:
         """A finished call's scope: its bindings and tapes are gone."""
-        self.bound -= sum(_size(v) for v in scope.vars.values())
+        self.bound_elements -= sum(_size(v) for v in scope.vars.values())
         for tape in scope.tapes.values():
             self.recorded += _entries(tape)
             self.tapes.remove(tape)
