@@ -28,7 +28,7 @@ RUN python3 -m venv /opt/venv
 
 # Dependencies first (from pyproject.toml alone), so code changes reuse this layer.
 COPY pyproject.toml README.md ./
-RUN /opt/venv/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+RUN /opt/venv/bin/python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['server']))" > /tmp/requirements.txt \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
 COPY engine ./engine

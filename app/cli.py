@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
 
-
+# The service's packages (the `server` extra) are imported when a command runs, so that without
+# them the command says what to install instead of failing at import.
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -33,6 +33,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import orjson
+
     from app import problems
     from app.routes.run import Body, evaluate, run_encoded
     from app.settings import get_settings
@@ -59,6 +61,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _with_encoding(raw: bytes, encoding: str) -> bytes:
     """The request with `options.encoding` set (when the file holds a JSON object)."""
+    import orjson
+
     from app.routes.run import Body, decode_body
 
     request = decode_body(Body(raw=raw))
@@ -68,6 +72,8 @@ def _with_encoding(raw: bytes, encoding: str) -> bytes:
 
 
 def _pretty(raw: bytes) -> bytes:
+    import orjson
+
     return orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2)
 
 
@@ -88,7 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.set_defaults(handler=_run)
 
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return int(args.handler(args))
+    except ModuleNotFoundError as exc:  # a client-only install: the service's packages are absent
+        print(
+            f"gradtape {args.command}: the service needs its packages ({exc.name} is missing): "
+            "pip install 'gradtape[server]'",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

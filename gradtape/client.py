@@ -24,6 +24,7 @@ their little-endian bytes, inside JSON) and ``"msgpack"`` (a msgpack body, tenso
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,17 +32,27 @@ from typing import Any, Literal
 
 import httpx
 import numpy as np
-import pybase64
 
+# The `client` extra's packages are fast paths (orjson, SIMD base64) and the binary transport
+# (msgpack); a client-only install (httpx and NumPy) works without them.
 try:
     import orjson
-except ImportError:  # pragma: no cover - orjson is a dependency of the project
+except ImportError:
     orjson = None  # type: ignore[assignment]
 
 try:
     import msgpack
-except ImportError:  # pragma: no cover - msgpack is a dependency of the project
+except ImportError:
     msgpack = None  # type: ignore[assignment]
+
+try:
+    from pybase64 import b64decode, b64encode_as_string
+except ImportError:
+    from base64 import b64decode
+
+    def b64encode_as_string(raw: Any) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
 
 __all__ = [
     "DTYPES",
@@ -203,7 +214,7 @@ def encode_tensor(value: Any, encoding: Encoding = "json", *, variable: bool = F
     else:
         raw = np.ascontiguousarray(array, dtype=DTYPES[dtype]).tobytes()
         if encoding == "base64":
-            out = {"b64": pybase64.b64encode_as_string(raw), "dtype": dtype, "shape": shape}
+            out = {"b64": b64encode_as_string(raw), "dtype": dtype, "shape": shape}
         elif encoding == "msgpack":
             out = {"bytes": raw, "dtype": dtype, "shape": shape}
         else:
@@ -237,7 +248,7 @@ def decode_tensor(obj: Any) -> np.ndarray | None:
     dtype = DTYPES[name] if name else None
     shape = obj.get("shape")
     if "b64" in obj or "bytes" in obj:
-        raw = pybase64.b64decode(obj["b64"]) if "b64" in obj else bytes(obj["bytes"])
+        raw = b64decode(obj["b64"]) if "b64" in obj else bytes(obj["bytes"])
         array = np.frombuffer(raw, dtype=dtype or DTYPES["float64"]).copy()
         return array.reshape(shape if shape is not None else array.shape)
     data = obj["data"]
@@ -476,7 +487,7 @@ def _parse_body(response: httpx.Response) -> Any:
     ctype = response.headers.get("content-type", "")
     if ctype.startswith(_MSGPACK) or ctype.startswith("application/x-msgpack"):
         if msgpack is None:  # pragma: no cover
-            raise RuntimeError("install msgpack to read msgpack responses")
+            raise RuntimeError("msgpack responses need msgpack: pip install 'gradtape[client]'")
         return msgpack.unpackb(response.content, raw=False)
     if orjson is not None:
         return orjson.loads(response.content)
@@ -486,7 +497,7 @@ def _parse_body(response: httpx.Response) -> Any:
 def _encode(body: Any, encoding: Encoding) -> tuple[bytes, dict[str, str]]:
     if encoding == "msgpack":
         if msgpack is None:  # pragma: no cover
-            raise RuntimeError("install msgpack to use the msgpack transport")
+            raise RuntimeError("the msgpack transport needs msgpack: pip install 'gradtape[client]'")
         return msgpack.packb(body, use_bin_type=True), {
             "content-type": _MSGPACK,
             "accept": _MSGPACK,

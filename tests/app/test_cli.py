@@ -76,3 +76,14 @@ def test_serve_passes_settings_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> No
 def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main([])
+
+
+def test_without_the_service_packages_the_command_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A client-only install has the `gradtape` script but not the service's packages."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ModuleNotFoundError
+    assert cli.main(["serve"]) == 2
+    assert "pip install 'gradtape[server]'" in capsys.readouterr().err
