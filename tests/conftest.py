@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,3 +46,27 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     """A client of an app with default settings, no API key."""
     return make_client(api_key=None)
+
+
+JS_EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "js"
+
+
+@pytest.fixture(scope="session")
+def js_packages() -> Path:
+    """examples/js with its npm packages (@msgpack/msgpack) installed from its lock file, as
+    `npm ci` does for a user; skips where npm is missing or the registry cannot be reached."""
+    if not (JS_EXAMPLES / "node_modules" / "@msgpack" / "msgpack").is_dir():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed (the JavaScript client's packages come from npm)")
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=JS_EXAMPLES,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"npm ci failed in examples/js: {done.stderr[-500:]}")
+    return JS_EXAMPLES

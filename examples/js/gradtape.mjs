@@ -1,4 +1,5 @@
-// A gradtape client for Node 20+ (and browsers): built-in fetch, no dependencies.
+// A gradtape client for Node 18+ (and browsers): built-in fetch, and @msgpack/msgpack for the
+// binary transport (`npm ci` in this folder installs it).
 //
 //   import { Gradtape, toB64, fromB64 } from './gradtape.mjs';
 //   const gt = new Gradtape('http://127.0.0.1:8000', { apiKey: process.env.GRADTAPE_API_KEY });
@@ -9,9 +10,7 @@
 // base64 of little-endian bytes inside JSON (`toB64`), and raw bytes inside a msgpack body
 // (`toBytes` with `runMsgpack`).
 
-import * as msgpack from './msgpack.mjs';
-
-export { float64 } from './msgpack.mjs';
+import { decode as unpack, encode as pack } from '@msgpack/msgpack';
 
 const MSGPACK = 'application/msgpack';
 
@@ -243,7 +242,7 @@ export class Gradtape {
     let parsed;
     try {
       parsed = type.endsWith('msgpack')
-        ? msgpack.decode(bytes)
+        ? unpack(bytes) // bins come back as views of `bytes`, not copies
         : JSON.parse(new TextDecoder().decode(bytes));
     } catch {
       parsed = { detail: new TextDecoder().decode(bytes).slice(0, 200) };
@@ -262,7 +261,7 @@ export class Gradtape {
 
   /** POST /v1/run with a msgpack body (tensors as `toBytes(...)`); outputs come back as bytes. */
   runMsgpack(request) {
-    return this.send('POST', '/v1/run', msgpack.encode(request), MSGPACK, MSGPACK);
+    return this.send('POST', '/v1/run', pack(request, { useBigInt64: true }), MSGPACK, MSGPACK);
   }
 
   /** POST /v1/check: analytic gradients against central differences. */

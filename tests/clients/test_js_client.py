@@ -22,7 +22,10 @@ def node_major() -> int:
     return int(out.stdout.strip().lstrip("v").split(".")[0] or 0)
 
 
-pytestmark = pytest.mark.skipif(node_major() < 18, reason="node 18+ (built-in fetch) is needed")
+pytestmark = [
+    pytest.mark.skipif(node_major() < 18, reason="node 18+ (built-in fetch) is needed"),
+    pytest.mark.usefixtures("js_packages"),
+]
 
 
 @pytest.mark.parametrize("transport", ["nested", "b64", "msgpack"])
