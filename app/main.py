@@ -26,6 +26,7 @@ from app import logging as app_logging
 from app import memory, metrics, problems, schemas
 from app.headers import first_values
 from app.logging import REQUEST, RequestInfo
+from app.protocols import oip, tesseract, umbridge
 from app.routes import api_router, direct_routes, health_router, page, plain_routes
 from app.routes.run import Gate, inline_limits
 from app.settings import Settings, get_settings
@@ -234,6 +235,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes[:0] = plain
     app.include_router(health_router)
     app.include_router(page.router)
+    app.include_router(umbridge.router)
+    app.include_router(tesseract.router)
+    app.include_router(oip.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
