@@ -30,6 +30,7 @@ from app.protocols import oip, tesseract, umbridge
 from app.routes import api_router, direct_routes, health_router, page, plain_routes
 from app.routes.run import Gate, inline_limits
 from app.settings import Settings, get_settings
+from engine.functions import Repository
 from engine.program import run_program
 from engine.program.schema import example_requests
 
@@ -228,6 +229,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limits = settings.limits()
     app.state.inline_limits = inline_limits(app.state.limits)
     app.state.ready = False
+    app.state.functions = Repository()
+    if settings.functions_dir:
+        app.state.functions.load_dir(settings.functions_dir, app.state.limits)
     app.state.draining = False
     problems.install(app)
     app.include_router(api_router)
