@@ -102,6 +102,7 @@ Renderer = Callable[[Fault], Response]
 def protocol_router(render: Renderer, *, prefix: str = "", tags: Sequence[str] = ()) -> APIRouter:
     """A router behind the API key whose routes answer every expected error (the key's 401, a
     body over the size limit, a full queue, the engine's errors) with `render`."""
+
     class ProtocolRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
             handle = super().get_route_handler()

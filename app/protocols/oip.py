@@ -136,9 +136,7 @@ def _inputs(tensors: list[Any]) -> dict[str, Any]:
             raise ProtocolError(f"{what} ({name}) has no `data` (binary tensors are not accepted)")
         parameters = tensor.get("parameters", {})
         if not isinstance(parameters, dict) or "binary_data_size" in parameters:
-            raise ProtocolError(
-                f"{what} ({name}): binary tensor data is not accepted, send `data`"
-            )
+            raise ProtocolError(f"{what} ({name}): binary tensor data is not accepted, send `data`")
         if name in inputs:
             raise ProtocolError(f"input {name!r} is given twice")
         inputs[name] = {"data": tensor["data"], "shape": shape, "dtype": datatype}

@@ -41,7 +41,11 @@ from engine.functions import Function, Port
 
 PROTOCOL_VERSION = 1.0
 SUPPORT = {"Evaluate": True, "Gradient": True, "ApplyJacobian": True, "ApplyHessian": True}
-ERROR_TYPES = {NOT_FOUND: "ModelNotFound", INVALID: "InvalidInput", UNSUPPORTED: "UnsupportedFeature"}
+ERROR_TYPES = {
+    NOT_FOUND: "ModelNotFound",
+    INVALID: "InvalidInput",
+    UNSUPPORTED: "UnsupportedFeature",
+}
 # Statuses outside the protocol's three errors (a missing API key, a body over the size limit,
 # a full queue) keep their HTTP status, with a type that says what happened.
 OTHER_TYPES = {401: "Unauthorized", 413: "InvalidInput", 503: "ServiceUnavailable"}
