@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from .server import API_KEY, Server, serving
+from .server import API_KEY, ROOT, Server, serving
+
+FUNCTIONS_DIR = ROOT / "tests" / "functions"
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +20,10 @@ def server() -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def keyed_server() -> Iterator[Server]:
-    """One server with an API key configured (every /v1 request needs `Bearer API_KEY`) and a
-    10 s wall-time limit per request, so that a runaway request costs the suite little."""
-    with serving({"GRADTAPE_API_KEY": API_KEY, "GRADTAPE_TIMEOUT_S": "10"}) as srv:
+    """One server with an API key configured (every /v1 request needs `Bearer API_KEY`), a
+    10 s wall-time limit per request, so that a runaway request costs the suite little, and the
+    test functions of tests/functions for the protocol rows."""
+    env = {"GRADTAPE_API_KEY": API_KEY, "GRADTAPE_TIMEOUT_S": "10"}
+    env["GRADTAPE_FUNCTIONS_DIR"] = str(FUNCTIONS_DIR)  # the protocol rows call these
+    with serving(env) as srv:
         yield srv

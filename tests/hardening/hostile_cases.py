@@ -43,6 +43,9 @@ class Hostile:
     outputs: Mapping[str, Any] | None = None  # for 200 rows: expected `data` of these outputs
     bug: str | None = None  # a known deviation from the contract: the row is a strict xfail
     rss_bug: str | None = None  # a known memory blow-up: a strict xfail in test_rss.py only
+    # The protocol whose error format the answer is in (umbridge, tesseract, oip; None: our own
+    # problem+json); for those, `code` is the UM-Bridge error type, the Tesseract detail type.
+    protocol: str | None = None
 
     def payload(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -1293,6 +1296,267 @@ CASES: list[Hostile] = [
     Hostile(
         "body_100mb_chunked", big_body(HUNDRED_MB), 413, "body_too_large", chunked=True, bomb=True
     ),
+]
+
+# ----- the standard protocols over the test functions (tests/functions: mix, ratio, count) -----
+ZEROS = [[0.0] * 3, [0.0] * 6]  # mix's UM-Bridge inputs: x (3), w (6)
+
+
+def um(
+    key: str, path: str, body: Body, code: str | None, status: int = 400, **extra: Any
+) -> Hostile:
+    return Hostile(f"umbridge_{key}", body, status, code, path=path, protocol="umbridge", **extra)
+
+
+def um_call(**fields: Any) -> dict[str, Any]:
+    return {"name": "mix", "input": ZEROS, "config": {}, **fields}
+
+
+def ts(key: str, endpoint: str, body: Body, code: str | tuple[str, ...] | None, status: int = 422,
+       name: str = "mix", **extra: Any) -> Hostile:  # fmt: skip
+    path = f"/tesseract/{name}/{endpoint}"
+    return Hostile(f"tesseract_{key}", body, status, code, path=path, protocol="tesseract", **extra)
+
+
+def ts_array(buffer: Any, encoding: str = "json", **extra: Any) -> dict[str, Any]:
+    data = {"buffer": buffer, "encoding": encoding}
+    return {"object_type": "array", "shape": [3], "dtype": "float64", "data": data, **extra}
+
+
+TS_INPUTS = {"x": [0.1, 0.2, 0.3], "w": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]}
+
+
+def oip(key: str, body: Body, status: int = 400, model: str = "mix", **extra: Any) -> Hostile:
+    path = f"/v2/models/{model}/infer"
+    return Hostile(f"oip_{key}", body, status, path=path, protocol="oip", **extra)
+
+
+def oip_body(**x: Any) -> dict[str, Any]:
+    tensor = {"name": "x", "shape": [3], "datatype": "FP64", "data": [0.1, 0.2, 0.3], **x}
+    w = {"name": "w", "shape": [2, 3], "datatype": "FP64", "data": [0.0] * 6}
+    return {"inputs": [tensor, w]}
+
+
+CASES += [
+    um("not_json", "/Evaluate", b"{name: mix", "InvalidInput"),
+    um("array_body", "/Evaluate", [1, 2], "InvalidInput"),
+    um("empty_body", "/Evaluate", b"", "InvalidInput"),
+    um("name_not_string", "/Evaluate", {"name": 5, "input": ZEROS}, "InvalidInput"),
+    um("unknown_model", "/Evaluate", {"name": "nothing", "input": [[MARKER]]}, "ModelNotFound"),
+    # ratio's input varies in size, count has integers: not UM-Bridge models
+    um("varying_not_a_model", "/InputSizes", {"name": "ratio"}, "ModelNotFound"),
+    um("integer_not_a_model", "/Evaluate", {"name": "count", "input": [[1, 2]]}, "ModelNotFound"),
+    um("missing_input", "/Evaluate", {"name": "mix"}, "InvalidInput"),
+    um("input_not_list", "/Evaluate", um_call(input={"x": [0.0]}), "InvalidInput"),
+    um("input_strings", "/Evaluate", um_call(input=[[MARKER, 0, 0], [0.0] * 6]), "InvalidInput"),
+    um("input_nested", "/Evaluate", um_call(input=[[[0.0]] * 3, [0.0] * 6]), "InvalidInput"),
+    um("input_bools", "/Evaluate", um_call(input=[[True] * 3, [0.0] * 6]), "InvalidInput"),
+    um("too_few_inputs", "/Evaluate", um_call(input=[[0.0] * 3]), "InvalidInput"),
+    um("input_too_long", "/Evaluate", um_call(input=[[0.0] * 4, [0.0] * 6]), "InvalidInput"),
+    um(
+        "input_million_long",
+        "/Evaluate",
+        um_call(input=[[0.0] * 1_000_000, [0.0] * 6]),
+        "InvalidInput",
+    ),
+    um("config_not_empty", "/Evaluate", um_call(config={"level": 3}), "InvalidInput"),
+    um("unknown_key", "/Evaluate", um_call(extra=MARKER), "InvalidInput"),
+    um(
+        "inwrt_equal_count",
+        "/Gradient",
+        um_call(outWrt=0, inWrt=2, sens=[1.0, 1.0]),
+        "InvalidInput",
+    ),
+    um(
+        "outwrt_negative", "/Gradient", um_call(outWrt=-1, inWrt=0, sens=[1.0, 1.0]), "InvalidInput"
+    ),
+    um(
+        "outwrt_float",
+        "/ApplyJacobian",
+        um_call(outWrt=0.5, inWrt=0, vec=[1.0] * 3),
+        "InvalidInput",
+    ),
+    um("sens_missing", "/Gradient", um_call(outWrt=0, inWrt=0), "InvalidInput"),
+    um(
+        "sens_wrong_length",
+        "/Gradient",
+        um_call(outWrt=1, inWrt=0, sens=[1.0, 1.0]),
+        "InvalidInput",
+    ),
+    um(
+        "vec_wrong_length",
+        "/ApplyJacobian",
+        um_call(outWrt=0, inWrt=1, vec=[1.0] * 3),
+        "InvalidInput",
+    ),
+    um(
+        "hessian_vec_sized_like_inwrt1",
+        "/ApplyHessian",
+        um_call(outWrt=0, inWrt1=0, inWrt2=1, sens=[1.0, 1.0], vec=[1.0] * 3),
+        "InvalidInput",
+    ),
+    um(
+        "hessian_inwrt2_out_of_range",
+        "/ApplyHessian",
+        um_call(outWrt=0, inWrt1=0, inWrt2=7, sens=[1.0, 1.0], vec=[1.0] * 3),
+        "InvalidInput",
+    ),
+    um("no_api_key", "/Info", b"", "Unauthorized", 401, method="GET", auth=False),
+    ts("not_json", "apply", b"\x00\x01", "invalid_json"),
+    ts("unknown_function", "apply", {"inputs": TS_INPUTS}, "unknown_function", 404, name="nothing"),
+    ts(
+        "unknown_function_health",
+        "health",
+        b"",
+        "unknown_function",
+        404,
+        name="nothing",
+        method="GET",
+    ),
+    ts("missing_inputs", "apply", {}, "invalid"),
+    ts("unknown_key", "apply", {"inputs": TS_INPUTS, "run": MARKER}, "invalid"),
+    ts("binref", "apply", {"inputs": {**TS_INPUTS, "x": ts_array("x.bin:0", "binref")}}, "invalid"),
+    ts(
+        "compressed",
+        "apply",
+        {
+            "inputs": {
+                **TS_INPUTS,
+                "x": {
+                    **ts_array("AAAA", "base64"),
+                    "data": {"buffer": "AAAA", "encoding": "base64", "compression": "lz4"},
+                },
+            }
+        },
+        "invalid",
+    ),
+    ts(
+        "base64_short",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array("AAAA", "base64")}},
+        "bad_tensor",
+    ),
+    ts(
+        "base64_not_base64",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array(MARKER + "!!", "base64")}},
+        "bad_tensor",
+    ),
+    ts(
+        "object_type_not_array",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array([0.0] * 3, object_type="tensor")}},
+        "invalid",
+    ),
+    ts(
+        "array_unknown_key",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array([0.0] * 3, strides=[8])}},
+        "invalid",
+    ),
+    ts(
+        "complex_dtype",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array([0.0] * 3, dtype="complex128")}},
+        "dtype_error",
+    ),
+    ts("wrong_shape", "apply", {"inputs": {**TS_INPUTS, "x": [0.0] * 4}}, "shape_mismatch"),
+    ts("value_a_string", "apply", {"inputs": {**TS_INPUTS, "x": MARKER}}, "invalid"),
+    ts(
+        "abstract_shape_strings",
+        "abstract_eval",
+        {"inputs": {"x": {"shape": ["3"], "dtype": "float64"}}},
+        "invalid",
+    ),
+    ts(
+        "abstract_unknown_key",
+        "abstract_eval",
+        {
+            "inputs": {
+                "x": {"shape": [3], "dtype": "float64"},
+                "w": {"shape": [2, 3], "dtype": "float64"},
+            },
+            "extra": 1,
+        },
+        "invalid",
+    ),
+    ts(
+        "abstract_tera_elements",
+        "abstract_eval",
+        {
+            "inputs": {
+                "v": {"shape": [TERA], "dtype": "float64"},
+                "k": {"shape": [], "dtype": "float64"},
+            }
+        },
+        "limit_exceeded",
+        name="ratio",
+    ),
+    ts(
+        "jacobian_unknown_output",
+        "jacobian",
+        {"inputs": TS_INPUTS, "jac_inputs": ["x"], "jac_outputs": ["q"]},
+        "unknown_name",
+    ),
+    ts(
+        "jacobian_names_not_list",
+        "jacobian",
+        {"inputs": TS_INPUTS, "jac_inputs": "x", "jac_outputs": ["y"]},
+        "invalid",
+    ),
+    ts(
+        "jvp_tangent_keys",
+        "jacobian_vector_product",
+        {
+            "inputs": TS_INPUTS,
+            "jvp_inputs": ["x"],
+            "jvp_outputs": ["y"],
+            "tangent_vector": {"w": [[0.0] * 3] * 2},
+        },
+        "invalid",
+    ),
+    ts(
+        "vjp_cotangent_shape",
+        "vector_jacobian_product",
+        {
+            "inputs": TS_INPUTS,
+            "vjp_inputs": ["x"],
+            "vjp_outputs": ["y"],
+            "cotangent_vector": {"y": [1.0, 2.0, 3.0]},
+        },
+        "shape_mismatch",
+    ),
+    ts(
+        "vjp_integer_input",
+        "vector_jacobian_product",
+        {
+            "inputs": {"n": [1, 2], "x": [0.5, 1.0]},
+            "vjp_inputs": ["n"],
+            "vjp_outputs": ["y"],
+            "cotangent_vector": {"y": [1.0, 1.0]},
+        },
+        "not_differentiable",
+        name="count",
+    ),
+    ts("no_api_key", "health", b"", "unauthorized", 401, method="GET", auth=False),
+    oip("unknown_model", oip_body(), 404, model="nothing"),
+    oip("not_json", b"\x00\x01"),
+    oip("array_body", [1]),
+    oip("inputs_missing", {"id": "a"}),
+    oip("inputs_an_object", {"inputs": {"x": [1.0]}}),
+    oip("bytes_datatype", oip_body(datatype="BYTES", data=[MARKER])),
+    oip("uint8_datatype", oip_body(datatype="UINT8", data=[1, 2, 3])),
+    oip("data_strings", oip_body(data=[0.1, MARKER, 0.3])),
+    oip("data_shorter_than_shape", oip_body(data=[0.1])),
+    oip("shape_wrong", oip_body(shape=[4], data=[0.0] * 4)),
+    oip("shape_tera", oip_body(shape=[TERA, TERA], data=[0.0])),
+    oip("no_data", {"inputs": [{"name": "x", "shape": [3], "datatype": "FP64"}]}),
+    oip("binary_parameters", oip_body(parameters={"binary_data_size": 24})),
+    oip("binary_header", oip_body(), headers={"Inference-Header-Content-Length": "120"}),
+    oip("input_twice", {"inputs": oip_body()["inputs"] * 2}),
+    oip("unknown_output", {**oip_body(), "outputs": [{"name": "q"}]}),
+    oip("id_not_string", {**oip_body(), "id": 7}),
+    oip("no_api_key", oip_body(), 401, auth=False),
 ]
 
 BY_ID: dict[str, Hostile] = {case.id: case for case in CASES}
