@@ -101,7 +101,10 @@ Renderer = Callable[[Fault], Response]
 
 def protocol_router(render: Renderer, *, prefix: str = "", tags: Sequence[str] = ()) -> APIRouter:
     """A router behind the API key whose routes answer every expected error (the key's 401, a
-    body over the size limit, a full queue, the engine's errors) with `render`."""
+    body over the size limit, a full queue, the engine's errors) with `render`. Its routes stay
+    out of the service's OpenAPI document, which describes the service's own API and its
+    problem+json errors: each protocol is described by its own standard (and each Tesseract by
+    its own openapi.json)."""
 
     class ProtocolRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
@@ -120,6 +123,7 @@ def protocol_router(render: Renderer, *, prefix: str = "", tags: Sequence[str] =
         tags=list(tags),
         route_class=ProtocolRoute,
         dependencies=[Depends(require_api_key)],
+        include_in_schema=False,
     )
 
 
