@@ -42,6 +42,10 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 UNMATCHED = "<unmatched>"
+# A bad or too large Content-Length is answered before routing on these paths (problem+json);
+# elsewhere (the standard protocols' routes) the route meets the error when it reads the body,
+# and answers it in its protocol's format.
+EARLY_LENGTH_PREFIX = "/v1/"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -87,8 +91,10 @@ class ServiceMiddleware:
 
         try:
             early = self._check_length(length)
-            if early is not None:
+            if early is not None and scope["path"].startswith(EARLY_LENGTH_PREFIX):
                 await problems.response_for(early)(scope, receive, send_with_id)
+            elif early is not None:  # the route meets it when it reads, and answers in its format
+                await self.app(scope, _refusing(early), send_with_id)
             else:
                 direct = (
                     self.direct.get(scope["path"])
@@ -146,6 +152,15 @@ class ServiceMiddleware:
             return message
 
         return limited
+
+
+def _refusing(problem: problems.HTTPProblem) -> Receive:
+    """A `receive` that raises `problem` instead of reading the body."""
+
+    async def refuse() -> Message:
+        raise problem
+
+    return refuse
 
 
 def _route_template(scope: Scope) -> str:
