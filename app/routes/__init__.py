@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import problems
-from app.routes import check, health, minimize, ops, run
+from app.routes import check, functions, health, minimize, ops, run
 
 _bearer = HTTPBearer(auto_error=False, description="required when GRADTAPE_API_KEY is set")
 
@@ -45,6 +45,7 @@ api_router.include_router(run.router)
 api_router.include_router(check.router)
 api_router.include_router(minimize.router)
 api_router.include_router(ops.router)
+api_router.include_router(functions.router)
 
 health_router = health.router
 
