@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
+from starlette.routing import Route
 
 from app.function_schemas import (
     AbstractEvalRequest,
@@ -353,3 +354,36 @@ _call_route(
     "Output shapes and dtypes. For inputs given by dtype and shape, the outputs' dtypes and "
     "shapes, without computing values on the caller's data.",
 )
+
+
+# ----- the call routes without FastAPI's per-request dependency solving -----
+CALL_KINDS = (*CALLS, "abstract_eval")
+CALL_PREFIX = "/v1/functions/"
+# One route object per kind, for the metrics' and the log's route template.
+CALL_TEMPLATES = {
+    kind: Route(f"{CALL_PREFIX}{{name}}/{kind}", lambda _: Response(), methods=["POST"])
+    for kind in CALL_KINDS
+}
+
+
+def split_call_path(path: str) -> tuple[str, str] | None:
+    """(name, kind) of a call path `/v1/functions/{name}/{kind}`; None for any other path."""
+    if not path.startswith(CALL_PREFIX):
+        return None
+    name, _, kind = path[len(CALL_PREFIX) :].partition("/")
+    if not name or kind not in CALL_TEMPLATES:
+        return None
+    return name, kind
+
+
+async def direct_call(request: Request) -> Response:
+    """A call route as the evaluation endpoints are served directly (see app.routes): the API
+    key checked, then call_function; the caller matched the path with split_call_path."""
+    from app.routes import check_api_key  # the package imports this module
+
+    found = split_call_path(request.scope["path"])
+    assert found is not None
+    name, kind = found
+    request.scope["route"] = CALL_TEMPLATES[kind]
+    check_api_key(request)
+    return await call_function(request, name, kind)
