@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -492,10 +492,12 @@ class Function:
         varying = any(p.shape is None or None in p.shape for p in self.inputs)
         found = []
         for size in (2, 3) if varying else (2,):
+            # A default stands for its input when the input's size is fixed; an input whose
+            # size varies is tried at `size` (its default has one size among many).
             specs = {
                 p.name: (p.dtype, tuple(size if d is None else d for d in p.shape or ()))
                 for p in self.inputs
-                if p.default is None
+                if p.default is None or p.shape is None or None in p.shape
             }
             try:
                 found.append(self._evaluate_shapes(specs, limits))
@@ -650,7 +652,9 @@ class Function:
                     code="not_differentiable",
                     pointer=pointer,
                 )
-            out[name] = conform(_value(raw, pointer), port, pointer, limits)
+            # dtype only: an output's shape is checked against its value once it is computed
+            shape = port.shape if ports is self._ports else None
+            out[name] = conform(_value(raw, pointer), replace(port, shape=shape), pointer, limits)
         return out
 
     # ----- calls -----
