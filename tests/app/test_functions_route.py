@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -262,3 +265,25 @@ def test_the_persistent_tape_example(
     answer = client.post("/v1/functions/persistent_tape/vjp", json=body).json()
     assert answer["gradients"]["x"] == {"dtype": "float64", "shape": [], "data": grad}
     assert answer["outputs"]["z"]["data"] == 81.0
+
+
+def test_the_setting_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, folder: Path
+) -> None:
+    monkeypatch.setenv("GRADTAPE_FUNCTIONS_DIR", str(folder))
+    assert Settings().functions_dir == str(folder)
+
+
+def test_a_server_with_a_bad_file_does_not_start(tmp_path: Path) -> None:
+    """The process exits at start-up, and its output names the file and the pointer."""
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps({**TUTORIAL, "outputs": ["never_bound"]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADTAPE_")}
+    env["GRADTAPE_FUNCTIONS_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", "0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert f"{bad} at /outputs/0" in output and "never_bound" in output
