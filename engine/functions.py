@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -348,6 +349,15 @@ class Function:
     source: str
     inputs: tuple[Port, ...]
     outputs: tuple[Port, ...]
+    # The plan, made once when the function loads:
+    _limits: Limits  # those it loaded under (abstract_eval's default)
+    _vars: dict[str, str]  # input wire name -> program variable
+    _out_vars: dict[str, str]  # output wire name -> program variable
+    _request: Request  # the parsed program, its defs and statement count
+    _parts: dict[int, Any]  # the interpreter's per-block plans, shared by calls
+    _returns: dict[int, bool]
+    _ports: dict[str, Port]
+    _out_ports: dict[str, Port]
 
     def __init__(self) -> None:  # use from_definition or build
         self._abstract: OrderedDict[Any, dict[str, tuple[np.dtype, tuple[int, ...]]]] = (
@@ -426,7 +436,7 @@ class Function:
         self = cls()
         self.name, self.doc, self.source = name, doc, source
         self._limits = limits
-        self._vars: dict[str, str] = {}
+        self._vars = {}
         seen_vars: dict[str, str] = {}
         for port in inputs:
             pointer = pointer_to("/inputs", port.name)
@@ -459,7 +469,7 @@ class Function:
             else Port(p.name, p.dtype, p.shape, conform(p.default, p, "", None))
             for p in inputs
         )
-        self._out_vars: dict[str, str] = {}
+        self._out_vars = {}
         for i, out in enumerate(outputs):
             pointer = f"/outputs/{i}"
             if not isinstance(out, str) or out in self._out_vars:
@@ -478,8 +488,8 @@ class Function:
             encoding="json",
             statements=parser.statements,
         )
-        self._parts: dict[int, Any] = {}  # the interpreter's per-block plans, shared by calls
-        self._returns: dict[int, bool] = {}
+        self._parts = {}
+        self._returns = {}
         self._ports = {p.name: p for p in self.inputs}
         self.outputs = self._declare_outputs(limits)
         self._out_ports = {p.name: p for p in self.outputs}
@@ -795,9 +805,7 @@ class Function:
                         for n, s in zip(wrt_names, sources, strict=True)
                     }
                     continue
-                results = _differentiate(
-                    "jacobian", lambda out=out: tape.jacobian(out, sources, "zero")
-                )
+                results = _differentiate("jacobian", partial(tape.jacobian, out, sources, "zero"))
                 call.unconnected(
                     "jacobian",
                     ((wrt_names[i], reason) for i, reason in tape.last_unconnected),

@@ -197,7 +197,7 @@ def _raw(array: np.ndarray) -> dict[str, Any]:
     return {
         "dtype": WIRE_NAMES[array.dtype],
         "shape": list(array.shape),
-        "bytes": memoryview(little_endian(array)),
+        "bytes": little_endian(array).data,
     }
 
 
