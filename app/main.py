@@ -30,7 +30,7 @@ from app.protocols import oip, tesseract, umbridge
 from app.routes import api_router, direct_routes, health_router, page, plain_routes
 from app.routes.run import Gate, inline_limits
 from app.settings import Settings, get_settings
-from engine.functions import Repository
+from engine.functions import FunctionFileError, Repository
 from engine.program import run_program
 from engine.program.schema import example_requests
 
@@ -222,6 +222,20 @@ def _watch_sigterm(app: FastAPI) -> Any:
 
 
 # ----- the app -----
+def load_functions(settings: Settings) -> Repository:
+    """The functions served: every file of GRADTAPE_FUNCTIONS_DIR, loaded now. A file that does
+    not load stops start-up (FunctionFileError names the file and the pointer of the fault)."""
+    repository = Repository()
+    if settings.functions_dir:
+        try:
+            repository.load_dir(settings.functions_dir, settings.limits())
+        except FunctionFileError as exc:
+            log.error("cannot load the functions folder: %s", exc)
+            raise
+        log.info("functions loaded: %s", ", ".join(f.name for f in repository.list()) or "none")
+    return repository
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service, configured by `settings` (default: the environment's)."""
     settings = settings or get_settings()
@@ -244,10 +258,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limits = settings.limits()
     app.state.inline_limits = inline_limits(app.state.limits)
     app.state.ready = False
-    app.state.functions = Repository()
-    if settings.functions_dir:
-        app.state.functions.load_dir(settings.functions_dir, app.state.limits)
     app.state.draining = False
+    app.state.functions = load_functions(settings)
     problems.install(app)
     app.include_router(api_router)
     plain = plain_routes()

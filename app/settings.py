@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     api_key: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     otel: bool = False  # FastAPI's native OpenTelemetry instrumentation
-    functions_dir: str | None = None  # every NAME.json in it is a function, read at start-up
+    # A folder whose NAME.json files are loaded as functions at start-up (read-only ones).
+    functions_dir: str | None = None
 
     # ----- HTTP layer -----
     max_body_bytes: int = Field(default=64 * MIB, ge=1)

@@ -28,7 +28,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -348,6 +349,15 @@ class Function:
     source: str
     inputs: tuple[Port, ...]
     outputs: tuple[Port, ...]
+    # The plan, made once when the function loads:
+    _limits: Limits  # those it loaded under (abstract_eval's default)
+    _vars: dict[str, str]  # input wire name -> program variable
+    _out_vars: dict[str, str]  # output wire name -> program variable
+    _request: Request  # the parsed program, its defs and statement count
+    _parts: dict[int, Any]  # the interpreter's per-block plans, shared by calls
+    _returns: dict[int, bool]
+    _ports: dict[str, Port]
+    _out_ports: dict[str, Port]
 
     def __init__(self) -> None:  # use from_definition or build
         self._abstract: OrderedDict[Any, dict[str, tuple[np.dtype, tuple[int, ...]]]] = (
@@ -426,7 +436,7 @@ class Function:
         self = cls()
         self.name, self.doc, self.source = name, doc, source
         self._limits = limits
-        self._vars: dict[str, str] = {}
+        self._vars = {}
         seen_vars: dict[str, str] = {}
         for port in inputs:
             pointer = pointer_to("/inputs", port.name)
@@ -459,7 +469,7 @@ class Function:
             else Port(p.name, p.dtype, p.shape, conform(p.default, p, "", None))
             for p in inputs
         )
-        self._out_vars: dict[str, str] = {}
+        self._out_vars = {}
         for i, out in enumerate(outputs):
             pointer = f"/outputs/{i}"
             if not isinstance(out, str) or out in self._out_vars:
@@ -478,8 +488,8 @@ class Function:
             encoding="json",
             statements=parser.statements,
         )
-        self._parts: dict[int, Any] = {}  # the interpreter's per-block plans, shared by calls
-        self._returns: dict[int, bool] = {}
+        self._parts = {}
+        self._returns = {}
         self._ports = {p.name: p for p in self.inputs}
         self.outputs = self._declare_outputs(limits)
         self._out_ports = {p.name: p for p in self.outputs}
@@ -492,10 +502,12 @@ class Function:
         varying = any(p.shape is None or None in p.shape for p in self.inputs)
         found = []
         for size in (2, 3) if varying else (2,):
+            # A default stands for its input when the input's size is fixed; an input whose
+            # size varies is tried at `size` (its default has one size among many).
             specs = {
                 p.name: (p.dtype, tuple(size if d is None else d for d in p.shape or ()))
                 for p in self.inputs
-                if p.default is None
+                if p.default is None or p.shape is None or None in p.shape
             }
             try:
                 found.append(self._evaluate_shapes(specs, limits))
@@ -650,7 +662,9 @@ class Function:
                     code="not_differentiable",
                     pointer=pointer,
                 )
-            out[name] = conform(_value(raw, pointer), port, pointer, limits)
+            # dtype only: an output's shape is checked against its value once it is computed
+            shape = port.shape if ports is self._ports else None
+            out[name] = conform(_value(raw, pointer), replace(port, shape=shape), pointer, limits)
         return out
 
     # ----- calls -----
@@ -791,9 +805,7 @@ class Function:
                         for n, s in zip(wrt_names, sources, strict=True)
                     }
                     continue
-                results = _differentiate(
-                    "jacobian", lambda out=out: tape.jacobian(out, sources, "zero")
-                )
+                results = _differentiate("jacobian", partial(tape.jacobian, out, sources, "zero"))
                 call.unconnected(
                     "jacobian",
                     ((wrt_names[i], reason) for i, reason in tape.last_unconnected),

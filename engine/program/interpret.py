@@ -600,9 +600,13 @@ class Interpreter:
                 pointer=pointer_to(stmt.pointer, "call"),
             )
         try:
-            function = library.get(stmt.func)  # removed since the program was parsed: 404 code
-        except EngineError as err:
-            raise err.at(pointer_to(stmt.pointer, "call")) from None
+            function = library.get(stmt.func)
+        except EngineError:  # removed since the program was parsed (and cached)
+            raise ProgramError(
+                f"no function named {stmt.func!r} is defined or stored",
+                code="unknown_function",
+                pointer=pointer_to(stmt.pointer, "call"),
+            ) from None
         args = [a.tensor if isinstance(a, Const) else self.value(a, scope) for a in stmt.args]
         self.call_stack.append(stmt.pointer)
         try:

@@ -416,3 +416,21 @@ def test_without_a_repository_a_call_must_name_a_def() -> None:
     with pytest.raises(EngineError) as info:
         run_program({"program": [{"call": "tutorial", "args": [1.0], "out": "r"}]})
     assert info.value.code == "unknown_function"
+
+
+def test_an_output_that_follows_a_defaulted_varying_input() -> None:
+    f = make(
+        {
+            "inputs": {
+                "x": {"dtype": "float64", "shape": [3]},
+                "w": {"dtype": "float64", "shape": [None, 3], "default": [[1.0, 1.0, 1.0]]},
+            },
+            "program": [{"op": "matmul", "args": ["w", "x"], "out": "z"}],
+            "outputs": ["z"],
+        }
+    )
+    assert f.outputs[0].shape == (None,)  # not the default's one row
+    w = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    ans = f.vjp({"x": [1.0, 2.0, 3.0], "w": w}, {"z": [10.0, 100.0]}, limits=LIMITS)
+    np.testing.assert_array_equal(ans.gradients["x"], [10.0, 100.0, 0.0])
+    np.testing.assert_array_equal(ans.gradients["w"], [[10.0, 20.0, 30.0], [100.0, 200.0, 300.0]])

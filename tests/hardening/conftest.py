@@ -8,7 +8,9 @@ import pytest
 
 from .server import API_KEY, ROOT, Server, serving
 
-FUNCTIONS_DIR = ROOT / "tests" / "functions"
+# Functions the keyed server serves (the hostile catalog's rows call them): the test functions
+# every suite shares.
+FUNCTIONS = str(ROOT / "tests" / "functions")
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +24,11 @@ def server() -> Iterator[Server]:
 def keyed_server() -> Iterator[Server]:
     """One server with an API key configured (every /v1 request needs `Bearer API_KEY`), a
     10 s wall-time limit per request, so that a runaway request costs the suite little, and the
-    test functions of tests/functions for the protocol rows."""
-    env = {"GRADTAPE_API_KEY": API_KEY, "GRADTAPE_TIMEOUT_S": "10"}
-    env["GRADTAPE_FUNCTIONS_DIR"] = str(FUNCTIONS_DIR)  # the protocol rows call these
+    test functions of tests/functions (the hostile catalog's rows call them)."""
+    env = {
+        "GRADTAPE_API_KEY": API_KEY,
+        "GRADTAPE_TIMEOUT_S": "10",
+        "GRADTAPE_FUNCTIONS_DIR": FUNCTIONS,
+    }
     with serving(env) as srv:
         yield srv

@@ -206,6 +206,41 @@ def minimize(**extra: Any) -> dict[str, Any]:
     return body
 
 
+# The keyed server serves the functions of tests/functions: `mixed` has floating
+# inputs x ([null]) and w ([], default 1), an integer input n, outputs y, s and integer k.
+MIXED_URL = "/v1/functions/mixed"
+
+
+def fn(
+    kind: str, body: dict[str, Any] | bytes, name: str = "mixed", **extra: Any
+) -> dict[str, Any]:
+    """The keyword arguments of a Hostile row that POSTs `body` to a function's route."""
+    return {"body": body, "path": f"/v1/functions/{name}/{kind}", **extra}
+
+
+def definition(**overrides: Any) -> dict[str, Any]:
+    """A valid function definition (y = 2 x over a float64 vector), with `overrides`."""
+    body: dict[str, Any] = {
+        "inputs": {"x": {"dtype": "float64", "shape": [None]}},
+        "program": [op("multiply", ["x", 2.0])],
+        "outputs": ["y"],
+    }
+    body.update(overrides)
+    return body
+
+
+def nested_tapes(depth: int) -> dict[str, Any]:
+    """`depth` tape statements, each the only statement of the previous one's body."""
+    stmt: dict[str, Any] = op("multiply", ["x", 2.0])
+    for i in range(depth):
+        stmt = {"tape": f"t{i}", "body": [stmt]}
+    return stmt
+
+
+def put(name: str = "hostile") -> dict[str, Any]:
+    return {"path": f"/v1/functions/{name}", "method": "PUT"}
+
+
 # ----- the catalog -----
 CASES: list[Hostile] = [
     # ----- the body is not JSON (400) -----
@@ -1270,6 +1305,255 @@ CASES: list[Hostile] = [
         minimize(optimizer={"learning_rate": 1e300}),
         200,
         path="/v1/minimize",
+    ),
+    # ----- functions served by name -----
+    Hostile(
+        "fn_unknown",
+        **fn("vjp", {"inputs": {"x": [1.0]}}, name="nowhere"),
+        status=404,
+        code="unknown_function",
+    ),
+    Hostile(
+        "fn_unknown_abstract_eval",
+        **fn("abstract_eval", {}, name="nowhere"),
+        status=404,
+        code="unknown_function",
+    ),
+    Hostile(
+        "fn_get_unknown", b"", 404, "unknown_function", path="/v1/functions/nowhere", method="GET"
+    ),
+    Hostile(
+        "fn_delete_unknown",
+        b"",
+        404,
+        "unknown_function",
+        path="/v1/functions/nowhere",
+        method="DELETE",
+    ),
+    Hostile("fn_delete_read_only", b"", 409, "function_read_only", path=MIXED_URL, method="DELETE"),
+    Hostile("fn_put_read_only", definition(), 409, "function_read_only", **put("mixed")),
+    Hostile(
+        "fn_put_broken_program",
+        definition(program=[op("nope", ["x"])]),
+        422,
+        "unknown_op",
+        "/program/0/op",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_unknown_name_in_program",
+        definition(program=[op("add", ["x", "q"])]),
+        422,
+        "unknown_name",
+        "/program/0/args/1",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_output_never_bound",
+        definition(outputs=["nope"]),
+        422,
+        "unknown_name",
+        "/outputs/0",
+        **put(),
+    ),
+    Hostile("fn_put_not_an_object", b"[1, 2]", 422, "bad_request", "", **put()),
+    Hostile("fn_put_not_json", b'{"inputs": ', 400, "invalid_json", **put()),
+    Hostile("fn_put_unknown_key", definition(extra=1), 422, "unknown_key", "/extra", **put()),
+    Hostile(
+        "fn_put_bad_dtype",
+        definition(inputs={"x": {"dtype": "complex128", "shape": []}}),
+        422,
+        "dtype_error",
+        "/inputs/x/dtype",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_bad_shape",
+        definition(inputs={"x": {"dtype": "float64", "shape": [-1]}}),
+        422,
+        "bad_value",
+        "/inputs/x/shape",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_huge_declared_shape",
+        definition(inputs={"x": {"dtype": "float64", "shape": [TERA, TERA]}}),
+        422,
+        "limit_exceeded",
+        "/inputs/x",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_default_of_wrong_shape",
+        definition(inputs={"x": {"dtype": "float64", "shape": [2], "default": [1.0]}}),
+        422,
+        "shape_mismatch",
+        "/inputs/x/default",
+        **put(),
+    ),
+    Hostile("fn_put_bad_name", definition(), 422, "bad_name", **put("-bad")),
+    Hostile(
+        "fn_put_program_nests_too_deep",
+        definition(program=[nested_tapes(100)]),
+        422,
+        "limit_exceeded",
+        **put(),
+    ),
+    Hostile(
+        "fn_missing_input",
+        **fn("apply", {"inputs": {}}),
+        status=422,
+        code="missing_input",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_wrong_dtype_bool",
+        **fn("apply", {"inputs": {"x": [True]}}),
+        status=422,
+        code="dtype_error",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_float_for_int_input",
+        **fn("apply", {"inputs": {"x": [1.0], "n": 1.5}}),
+        status=422,
+        code="dtype_error",
+        pointer="/inputs/n",
+    ),
+    Hostile(
+        "fn_wrong_rank",
+        **fn("apply", {"inputs": {"x": [[1.0]]}}),
+        status=422,
+        code="shape_mismatch",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_unknown_input",
+        **fn("apply", {"inputs": {"x": [1.0], "q": 1}}),
+        status=422,
+        code="unknown_key",
+        pointer="/inputs/q",
+    ),
+    Hostile(
+        "fn_unknown_body_key",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "cotangent": {}}),
+        status=422,
+        code="unknown_key",
+        pointer="/cotangent",
+    ),
+    Hostile(
+        "fn_wrt_not_a_list",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "wrt": "x"}),
+        status=422,
+        code="bad_value",
+        pointer="/wrt",
+    ),
+    Hostile(
+        "fn_wrt_integer_input",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "wrt": ["n"]}),
+        status=422,
+        code="not_differentiable",
+        pointer="/wrt/0",
+    ),
+    Hostile(
+        "fn_wrt_unknown",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "wrt": ["x", "q"]}),
+        status=422,
+        code="unknown_name",
+        pointer="/wrt/1",
+    ),
+    Hostile(
+        "fn_cotangent_integer_output",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "cotangents": {"k": 1}}),
+        status=422,
+        code="not_differentiable",
+        pointer="/cotangents/k",
+    ),
+    Hostile(
+        "fn_cotangent_wrong_shape",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "cotangents": {"y": [1.0, 2.0]}}),
+        status=422,
+        code="shape_mismatch",
+        pointer="/cotangents/y",
+    ),
+    Hostile(
+        "fn_tangent_integer_input",
+        **fn("jvp", {"inputs": {"x": [1.0]}, "tangents": {"n": 1}}),
+        status=422,
+        code="not_differentiable",
+        pointer="/tangents/n",
+    ),
+    Hostile(
+        "fn_tangent_wrong_shape",
+        **fn("hvp", {"inputs": {"x": [1.0]}, "tangents": {"x": [1.0, 2.0]}}),
+        status=422,
+        code="shape_mismatch",
+        pointer="/tangents/x",
+    ),
+    Hostile(
+        "fn_of_integer_output",
+        **fn("jacobian", {"inputs": {"x": [1.0]}, "of": ["k"]}),
+        status=422,
+        code="not_differentiable",
+        pointer="/of/0",
+    ),
+    Hostile(
+        "fn_b64_claims_huge_shape",
+        **fn("apply", {"inputs": {"x": {"b64": "", "dtype": "float64", "shape": [TERA]}}}),
+        status=422,
+        code="bad_tensor",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_jacobian_too_big",
+        **fn("jacobian", {"inputs": {"x": [0.5] * 5000}}),
+        status=422,
+        code="limit_exceeded",
+    ),
+    Hostile(
+        "fn_abstract_eval_huge_shape",
+        **fn("abstract_eval", {"inputs": {"x": {"dtype": "float64", "shape": [TERA]}}}),
+        status=422,
+        code="limit_exceeded",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_abstract_eval_wrong_rank",
+        **fn("abstract_eval", {"inputs": {"x": {"dtype": "float64", "shape": [2, 2]}}}),
+        status=422,
+        code="shape_mismatch",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_abstract_eval_bad_dtype",
+        **fn("abstract_eval", {"inputs": {"x": {"dtype": "object", "shape": [2]}}}),
+        status=422,
+        code="dtype_error",
+        pointer="/inputs/x/dtype",
+    ),
+    Hostile(
+        "fn_body_not_an_object", **fn("apply", b'"x"'), status=422, code="bad_request", pointer=""
+    ),
+    Hostile(
+        "fn_run_calls_unknown_function",
+        run([{"call": "nowhere", "args": [], "out": "y"}]),
+        422,
+        "unknown_function",
+        "/program/0/call",
+    ),
+    Hostile(
+        "fn_run_call_of_wrong_arity",
+        run([{"call": "mixed", "args": [], "out": "y"}]),
+        422,
+        "bad_arity",
+        "/program/0/args",
+    ),
+    Hostile(
+        "fn_run_call_wrong_rank",
+        run([{"call": "mixed", "args": [[[1.0]]], "out": ["y", "s", "k"]}]),
+        422,
+        "shape_mismatch",
+        "/program/0/args/0",
     ),
     # ----- auth, methods, paths -----
     Hostile("no_api_key", run([]), 401, "unauthorized", auth=False),
