@@ -11,7 +11,7 @@ turns into its own body. A protocol is added with one module and one `include_ro
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -107,7 +107,7 @@ def protocol_router(render: Renderer, *, prefix: str = "", tags: Sequence[str] =
     its own openapi.json)."""
 
     class ProtocolRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handle = super().get_route_handler()
 
             async def answer(request: Request) -> Response:
