@@ -26,3 +26,22 @@ def test_body_over_the_size_limit_is_the_protocols_error() -> None:
             assert "over the limit of 100 bytes" in response.text
     finally:
         srv.stop()
+
+
+def test_protocol_routes_go_through_the_router(functions_server: Server) -> None:
+    """Each protocol call is matched by its own route (not a fast path of the middleware): the
+    request metrics name the route templates."""
+    url = functions_server.url
+    body = {"name": "mix", "input": [[0.0] * 3, [0.0] * 6]}
+    assert httpx.post(url + "/Evaluate", json=body).status_code == 200
+    inputs = {"x": [0.0] * 3, "w": [[0.0] * 3] * 2}
+    assert httpx.post(url + "/tesseract/mix/apply", json={"inputs": inputs}).status_code == 200
+    tensors = [
+        {"name": "x", "shape": [3], "datatype": "FP64", "data": [0.0] * 3},
+        {"name": "w", "shape": [2, 3], "datatype": "FP64", "data": [0.0] * 6},
+    ]
+    infer = httpx.post(url + "/v2/models/mix/infer", json={"inputs": tensors})
+    assert infer.status_code == 200
+    metrics = httpx.get(url + "/metrics").text
+    for route in ("/Evaluate", "/tesseract/{name}/apply", "/v2/models/{name}/infer"):
+        assert f'method="POST",route="{route}",status="200"' in metrics, route
