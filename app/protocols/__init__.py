@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from app import problems
+from app import metrics, problems
 from app.headers import first_values
 from app.routes import require_api_key
 from app.routes.run import Body, decode_body, receive_body
@@ -114,7 +114,9 @@ def protocol_router(render: Renderer, *, prefix: str = "", tags: Sequence[str] =
                 try:
                     return await handle(request)
                 except EXPECTED as exc:
-                    return render(fault_of(exc))
+                    fault = fault_of(exc)
+                    metrics.child(metrics.REJECTED, fault.code).inc()
+                    return render(fault)
 
             return answer
 

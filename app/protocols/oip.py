@@ -6,7 +6,8 @@ with their `datatype`, `FP64` ..., and `shape`, -1 for a size that varies or a r
 known); `GET /v2/models/{name}/ready`; `POST /v2/models/{name}/infer` evaluates the function
 (`apply`: this protocol has no derivatives) on JSON tensors, `data` flat (row-major) or nested,
 and answers every output, or those the request names, with flat `data`. Triton's binary tensor
-extension is not served (tritonclient: `binary_data=False`). Errors are `{"error": "message"}`,
+extension is not served (tritonclient: `binary_data=False`). Every model has one version, "1":
+the routes under `/v2/models/{name}/versions/1` are the same. Errors are `{"error": "message"}`,
 404 for an unknown model, 400 for anything else.
 """
 
@@ -36,6 +37,7 @@ from engine.program.values import DTYPE_ALIASES, encode
 
 DATATYPES = {name: alias for alias, name in DTYPE_ALIASES.items()}  # float64 -> FP64
 PLATFORM = "gradtape"
+VERSION = "1"  # every model has this one version
 BINARY_HEADER = "inference-header-content-length"
 TENSOR_KEYS = ("name", "shape", "datatype", "data", "parameters")
 REQUEST_KEYS = ("id", "parameters", "inputs", "outputs")
@@ -63,7 +65,7 @@ def _port(port: Port) -> dict[str, Any]:
 def metadata(found: Function) -> dict[str, Any]:
     return {
         "name": found.name,
-        "versions": ["1"],
+        "versions": [VERSION],
         "platform": PLATFORM,
         "inputs": [_port(p) for p in found.inputs],
         "outputs": [_port(p) for p in found.outputs],
@@ -88,20 +90,33 @@ async def server_metadata() -> Response:
     return json_response({"name": PLATFORM, "version": "1.0.0", "extensions": []})
 
 
+def model(request: Request, name: str, version: str | None = None) -> Function:
+    """The function `name`; a model has one version, "1" (404 for any other)."""
+    found = function(request, name)
+    if version is not None and version != VERSION:
+        shown = version if len(version) <= 16 else version[:13] + "..."
+        raise ProtocolError(f"model {name!r} has no version {shown!r} (its version: {VERSION})",
+                            kind=NOT_FOUND)  # fmt: skip
+    return found
+
+
 @router.get("/models/{name}", summary="OIP: model metadata")
-async def model_metadata(request: Request, name: str) -> Response:
-    return json_response(metadata(function(request, name)))
+@router.get("/models/{name}/versions/{version}", summary="OIP: model metadata")
+async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
+    return json_response(metadata(model(request, name, version)))
 
 
 @router.get("/models/{name}/ready", summary="OIP: the model is ready")
-async def model_ready(request: Request, name: str) -> Response:
-    function(request, name)
+@router.get("/models/{name}/versions/{version}/ready", summary="OIP: the model is ready")
+async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+    model(request, name, version)
     return json_response({"name": name, "ready": True})
 
 
 @router.post("/models/{name}/infer", summary="OIP: inference (the function's apply)")
-async def infer(request: Request, name: str) -> Response:
-    found = function(request, name)
+@router.post("/models/{name}/versions/{version}/infer", summary="OIP: inference")
+async def infer(request: Request, name: str, version: str | None = None) -> Response:
+    found = model(request, name, version)
     if request.headers.get(BINARY_HEADER) is not None:
         raise ProtocolError(
             "binary tensor data is not accepted: send JSON tensors (tritonclient: "
@@ -116,7 +131,8 @@ async def infer(request: Request, name: str) -> Response:
     wanted = _outputs(body.get("outputs"), found)
     answer = await call(request, found.apply, inputs)
     outputs = [_output(n, answer.outputs[n]) for n in wanted]
-    reply = {"model_name": found.name, "model_version": "1", "id": request_id, "outputs": outputs}
+    reply: dict[str, Any] = {"model_name": found.name, "model_version": VERSION, "id": request_id}
+    reply["outputs"] = outputs
     return json_response(reply)
 
 

@@ -68,6 +68,19 @@ def test_infer(client: triton.InferenceServerClient) -> None:
     assert result.get_response()["model_name"] == "mix"
 
 
+def test_the_one_version(client: triton.InferenceServerClient) -> None:
+    inputs = [tensor("x", ref.X, "FP64"), tensor("w", ref.W, "FP64")]
+    result = client.infer("mix", inputs, model_version="1", outputs=wanted("z"))
+    np.testing.assert_allclose(
+        result.as_numpy("z"), ref.evaluate(ref.X, ref.W)["z"], rtol=0, atol=TOL
+    )
+    assert client.get_model_metadata("mix", model_version="1")["versions"] == ["1"]
+    assert client.is_model_ready("mix", model_version="1")
+    assert not client.is_model_ready("mix", model_version="2")
+    with pytest.raises(InferenceServerException, match="has no version '2'"):
+        client.infer("mix", inputs, model_version="2", outputs=wanted("z"))
+
+
 def test_infer_one_output_and_the_default_given(client: triton.InferenceServerClient) -> None:
     s = np.array(0.25)
     inputs = [tensor("x", ref.X, "FP64"), tensor("w", ref.W, "FP64"), tensor("s", s, "FP64")]
