@@ -4,6 +4,8 @@ protocol's own error (413), whatever the Content-Length says."""
 from __future__ import annotations
 
 import httpx
+import orjson
+import pytest
 
 from .conftest import FUNCTIONS_DIR, Server
 
@@ -45,3 +47,29 @@ def test_protocol_routes_go_through_the_router(functions_server: Server) -> None
     metrics = httpx.get(url + "/metrics").text
     for route in ("/Evaluate", "/tesseract/{name}/apply", "/v2/models/{name}/infer"):
         assert f'method="POST",route="{route}",status="200"' in metrics, route
+
+
+UM_BODY = {"name": "mix", "input": [[0.1, 0.2, 0.3], [0.0] * 6]}
+TS_BODY = {"inputs": {"x": [0.1, 0.2, 0.3], "w": [[0.0] * 3] * 2}}
+OIP_BODY = {
+    "inputs": [
+        {"name": "x", "shape": [3], "datatype": "FP64", "data": [0.1, 0.2, 0.3]},
+        {"name": "w", "shape": [2, 3], "datatype": "FP64", "data": [0.0] * 6},
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "text/plain", "application/msgpack", "application/octet-stream"],
+)
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/Evaluate", UM_BODY), ("/tesseract/mix/apply", TS_BODY), ("/v2/models/mix/infer", OIP_BODY)],
+)
+def test_a_json_body_whatever_the_content_type(
+    functions_server: Server, path: str, body: dict[str, object], content_type: str | None
+) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    response = httpx.post(functions_server.url + path, content=orjson.dumps(body), headers=headers)
+    assert response.status_code == 200, response.text
