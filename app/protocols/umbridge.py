@@ -9,7 +9,8 @@ applied to `vec` (of input inWrt2's size), sized like input inWrt1.
 
 Answers and errors are the protocol's JSON exactly (no extra keys): errors are
 `{"error": {"type", "message"}}` with status 400 and type ModelNotFound, InvalidInput or
-UnsupportedFeature; the model name is checked before any other field.
+UnsupportedFeature; the model name is checked before any other field. JSON has no NaN nor
+infinity: a non-finite output value is written as null.
 """
 
 from __future__ import annotations
