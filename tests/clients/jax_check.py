@@ -1,6 +1,6 @@
 """tesseract-jax against a live gradtape server: `apply_tesseract` on the function `mix` under
-jax.grad, jax.jvp, jax.jacrev and jax.jacfwd, each compared with JAX itself differentiating the
-same math (float64, 1e-10).
+jax.grad, jax.jvp, jax.jacrev and jax.jacfwd (and jax.jit), each compared with JAX itself
+differentiating the same math (float64, 1e-10).
 
 Run with a Python that has tesseract-jax (it needs 3.12): `python jax_check.py URL`, where URL is
 the server's base URL. Prints one line per check and exits non-zero on the first mismatch.
@@ -81,6 +81,11 @@ def main(url: str) -> None:
     )
     check("jax.jacrev", jax.jacrev(served, args)(X, W), jax.jacrev(reference, args)(X, W))
     check("jax.jacfwd", jax.jacfwd(served, args)(X, W), jax.jacfwd(reference, args)(X, W))
+    check(
+        "jax.jit of jax.grad",
+        jax.jit(jax.grad(loss(served), args))(X, W),
+        jax.grad(loss(reference), args)(X, W),
+    )
     check(
         "jax.jacrev of y by x alone",
         jax.jacrev(lambda x: served(x, W)["y"])(X),

@@ -14,7 +14,7 @@ import pytest
 from .conftest import ROOT, Server
 
 CHECK = Path(__file__).with_name("jax_check.py")
-CHECKS = 9  # the `ok` lines jax_check.py prints when every check passes
+CHECKS = 10  # the `ok` lines jax_check.py prints when every check passes
 TIMEOUT_S = 600
 
 
