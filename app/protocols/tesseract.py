@@ -47,8 +47,17 @@ BASE64_ACCEPT = "json+base64"
 
 def render(fault: Fault) -> Response:
     status = {NOT_FOUND: 404, INVALID: 422}.get(fault.kind, fault.status)
-    detail = [{"type": fault.code, "loc": ["body", *fault.loc], "msg": fault.message}]
+    loc = list(fault.loc)
+    # The function service's pointers into a converted array (inputs/x/b64, inputs/x/data/4)
+    # as the places of the Tesseract body (inputs/x/data/buffer, inputs/x/data/buffer/4).
+    if len(loc) >= 3 and (loc[2] == "b64" or (loc[2] == "data" and not _named(loc[3:4]))):
+        loc[2:3] = ["data", "buffer"]
+    detail = [{"type": fault.code, "loc": ["body", *loc], "msg": fault.message}]
     return json_response({"detail": detail}, status, fault.headers)
+
+
+def _named(tokens: list[str | int]) -> bool:
+    return bool(tokens) and isinstance(tokens[0], str)
 
 
 router = protocol_router(render, prefix="/tesseract/{name}", tags=["Tesseract"])

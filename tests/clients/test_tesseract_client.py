@@ -183,7 +183,8 @@ ERRORS = [
     # (endpoint, body, status, detail type, loc, text in msg)
     ("apply", {"inputs": {"x": array("f.bin:0", "binref"), "w": W}}, 422, "invalid",
      ["body", "inputs", "x", "data", "encoding"], "binref"),
-    ("apply", {"inputs": {"x": array("AAAA", "base64", ), "w": W}}, 422, "bad_tensor", None, ""),
+    ("apply", {"inputs": {"x": array("AAAA", "base64", ), "w": W}}, 422, "bad_tensor",
+     ["body", "inputs", "x", "data", "buffer"], ""),
     ("apply", {"inputs": {"x": array(X, "json", object_type="tensor"), "w": W}}, 422, "invalid",
      ["body", "inputs", "x", "object_type"], "'array'"),
     ("apply", {"inputs": {"x": {**array(X), "data": {"buffer": X, "encoding": "base64",
@@ -197,6 +198,8 @@ ERRORS = [
     ("apply", {}, 422, "invalid", ["body", "inputs"], "`inputs` is missing"),
     ("apply", {"inputs": {"x": array(X, dtype="complex128"), "w": W}}, 422, "dtype_error", None,
      ""),
+    ("apply", {"inputs": {"x": array([0.0, "a", 1.0]), "w": W}}, 422, "bad_tensor",
+     ["body", "inputs", "x", "data", "buffer"], ""),
     ("abstract_eval", {"inputs": {"x": {"shape": [3, "a"], "dtype": "float64"}}}, 422,
      "invalid", ["body", "inputs", "x", "shape"], "non-negative"),
     ("abstract_eval", {"inputs": {"x": {"shape": [4], "dtype": "float64"},
