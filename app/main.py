@@ -27,9 +27,11 @@ from app import logging as app_logging
 from app import memory, metrics, problems, schemas
 from app.headers import first_values
 from app.logging import REQUEST, RequestInfo
+from app.protocols import oip, tesseract, umbridge
 from app.routes import api_router, direct_routes, health_router, page, plain_routes, problem_types
 from app.routes.run import Gate, inline_limits
 from app.settings import Settings, get_settings
+from engine.functions import FunctionFileError, Repository
 from engine.program import run_program
 from engine.program.schema import example_requests
 
@@ -41,6 +43,10 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 UNMATCHED = "<unmatched>"
+# A bad or too large Content-Length is answered before routing on these paths (problem+json);
+# elsewhere (the standard protocols' routes) the route meets the error when it reads the body,
+# and answers it in its protocol's format.
+EARLY_LENGTH_PREFIX = "/v1/"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -86,8 +92,10 @@ class ServiceMiddleware:
 
         try:
             early = self._check_length(length)
-            if early is not None:
+            if early is not None and scope["path"].startswith(EARLY_LENGTH_PREFIX):
                 await problems.response_for(early)(scope, receive, send_with_id)
+            elif early is not None:  # the route meets it when it reads, and answers in its format
+                await self.app(scope, _refusing(early), send_with_id)
             else:
                 direct = (
                     self.direct.get(scope["path"])
@@ -145,6 +153,15 @@ class ServiceMiddleware:
             return message
 
         return limited
+
+
+def _refusing(problem: problems.HTTPProblem) -> Receive:
+    """A `receive` that raises `problem` instead of reading the body."""
+
+    async def refuse() -> Message:
+        raise problem
+
+    return refuse
 
 
 def _route_template(scope: Scope) -> str:
@@ -206,6 +223,20 @@ def _watch_sigterm(app: FastAPI) -> Any:
 
 
 # ----- the app -----
+def load_functions(settings: Settings) -> Repository:
+    """The functions served: every file of GRADTAPE_FUNCTIONS_DIR, loaded now. A file that does
+    not load stops start-up (FunctionFileError names the file and the pointer of the fault)."""
+    repository = Repository()
+    if settings.functions_dir:
+        try:
+            repository.load_dir(settings.functions_dir, settings.limits())
+        except FunctionFileError as exc:
+            log.error("cannot load the functions folder: %s", exc)
+            raise
+        log.info("functions loaded: %s", ", ".join(f.name for f in repository.list()) or "none")
+    return repository
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service, configured by `settings` (default: the environment's)."""
     settings = settings or get_settings()
@@ -229,6 +260,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.inline_limits = inline_limits(app.state.limits)
     app.state.ready = False
     app.state.draining = False
+    app.state.functions = load_functions(settings)
     problems.install(app)
     app.include_router(api_router)
     plain = plain_routes()
@@ -236,6 +268,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(page.router)
     app.include_router(problem_types.router)
+    app.include_router(umbridge.router)
+    app.include_router(tesseract.router)
+    app.include_router(oip.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

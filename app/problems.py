@@ -18,6 +18,7 @@ from app.logging import REQUEST
 from app.schemas import PROBLEM_JSON
 from engine import EngineError
 from engine.errors import TITLES
+from engine.functions import FunctionReadOnly, UnknownFunction
 
 RETRY_AFTER_S = 1
 MAX_DETAIL = 500  # characters: a detail never carries a large piece of the request
@@ -177,18 +178,29 @@ def problem_body(
     return body
 
 
+def engine_status(exc: EngineError) -> int:
+    """422 for every engine error but the function service's: an unknown function is 404, a
+    change to a read-only one 409."""
+    if isinstance(exc, UnknownFunction):
+        return 404
+    if isinstance(exc, FunctionReadOnly):
+        return 409
+    return 422
+
+
 def describe(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]:
     """Status, problem body and extra headers for any exception (unknown ones are a 500)."""
     if isinstance(exc, EngineError):
+        status = engine_status(exc)
         body = problem_body(
-            422,
+            status,
             exc.code,
             exc.message,
             title=exc.title,
             pointer=exc.pointer,
             call_stack=exc.call_stack,
         )
-        return 422, body, {}
+        return status, body, {}
     if isinstance(exc, HTTPProblem):
         body = problem_body(exc.status, exc.code, exc.detail, title=exc.title, pointer=exc.pointer)
         return exc.status, body, exc.headers

@@ -301,10 +301,12 @@ def _relink(node: Any) -> Any:
 
 def components() -> dict[str, Any]:
     """components/schemas entries that the routes' declared models do not bring in."""
+    from app.function_schemas import REQUEST_MODELS
     from engine.program.schema import statement_schemas
 
     found: dict[str, Any] = {}
-    for model in (RunRequest, CheckRequest, MinimizeRequest, Problem):
+    models: tuple[type[BaseModel], ...] = (RunRequest, CheckRequest, MinimizeRequest, Problem)
+    for model in (*models, *REQUEST_MODELS):
         schema = model.model_json_schema(ref_template=COMPONENTS + "{model}")
         found.update(_relink(schema.pop("$defs", {})))
         found[model.__name__] = _relink(schema)

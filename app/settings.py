@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     api_key: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     otel: bool = False  # FastAPI's native OpenTelemetry instrumentation
+    # A folder whose NAME.json files are loaded as functions at start-up (read-only ones).
+    functions_dir: str | None = None
 
     # ----- HTTP layer -----
     max_body_bytes: int = Field(default=64 * MIB, ge=1)

@@ -9,6 +9,10 @@ and in connections. The cases, with their targets:
 
   tiny    the persistent-tape program of wire format section 8 vs an orjson echo of its body:
           throughput >= 0.7x the floor's, p99 < 2x
+  function  TensorFlow's persistent-tape example served as a function
+          (functions/persistent_tape.json), its vjp over HTTP
+          (POST /v1/functions/persistent_tape/vjp) vs an orjson echo of the same body:
+          throughput >= 0.7x the floor's
   json    a 1000x1000 float64 input, gradient of sum(x * x) returned as nested lists, vs an
           orjson echo of the same request: latency within 1.2x
   b64     the same with base64 in and out, vs an echo of that body that also decodes and
@@ -69,6 +73,7 @@ MSGPACK = "application/msgpack"
 TARGETS: dict[str, tuple[str, float, bool]] = {
     "tiny": ("req/s service/floor", 0.7, True),
     "tiny_p99": ("p99 service/floor", 2.0, False),
+    "function": ("req/s service/floor", 0.7, True),
     "json": ("p50 service/floor", 1.2, False),
     "b64": ("p50 service/floor", 1.2, False),
     "binary": ("p50 service/floor", 1.5, False),
@@ -93,6 +98,7 @@ class Server:
     app: str
     workers: int = 1
     app_dir: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # GRADTAPE_* settings of this server
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -124,6 +130,7 @@ class Server:
             cmd += ["--app-dir", str(self.app_dir)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRADTAPE_")}
         env.update(dict.fromkeys(THREAD_VARS, "1"))
+        env.update(self.env)
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -645,6 +652,35 @@ def case_tiny(b: Bench, svc: Server, floor: Server) -> None:
     )
 
 
+FUNCTION_PATH = "/v1/functions/persistent_tape/vjp"
+
+
+def function_body() -> bytes:
+    """A vjp of the persistent-tape example at x = 3: dz/dx = 4 x^3 = 108."""
+    return orjson.dumps({"inputs": {"x": 3.0}, "cotangents": {"z": 1.0}})
+
+
+def case_function(b: Bench, svc: Server, floor: Server) -> None:
+    b.case = "function"
+    body = b.body("function.json", function_body())
+    r = httpx.post(f"{svc.url}{FUNCTION_PATH}", content=body.read_bytes(), timeout=60)
+    if not r.is_success:
+        raise RuntimeError(f"{r.status_code}: {r.text[:300]}")
+    assert orjson.loads(r.content)["gradients"]["x"]["data"] == 108.0, r.text
+    conns = b.args.conns
+    s, f = b.pair(
+        lambda: b.load(svc, FUNCTION_PATH, body, conns=conns),
+        lambda: b.load(floor, "/json", body, conns=conns),
+    )
+    rps = "req/s", [x.rps for x in s], [x.rps for x in f]
+    b.rows.append(Row("function", f"vjp req/s, {conns} conns", rps[1], rps[2], *rps[:1],
+                      TARGETS["function"][0]))  # fmt: skip
+    b.rows.append(
+        Row("function_p99", f"vjp p99, {conns} conns", [x.p99 for x in s],
+            [x.p99 for x in f], "ms", "(info)")
+    )  # fmt: skip
+
+
 def case_big(b: Bench, svc: Server, floor: Server, which: Sequence[str]) -> None:
     x = big_array(b.args.size)
     bodies = big_bodies(x)
@@ -786,7 +822,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1000, help="side of the big input")
     parser.add_argument("--loop", type=int, default=LOOP_N, help="iterations of the loop case")
     parser.add_argument("--loop-requests", type=int, default=3, help="requests per repeat")
-    parser.add_argument("--cases", default="tiny,json,b64,binary,loop,scale")
+    parser.add_argument("--cases", default="tiny,function,json,b64,binary,loop,scale")
     parser.add_argument("--httpx", action="store_true", help="use httpx load even if wrk exists")
     parser.add_argument("--quick", action="store_true", help="1 repeat of 2 s: a smoke run")
     args = parser.parse_args(argv)
@@ -800,7 +836,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gradtape-bench-") as tmp:
         workdir = Path(tmp)
         b = Bench(args, workdir)
-        svc = Server("app.main:app")
+        svc = Server("app.main:app", env={"GRADTAPE_FUNCTIONS_DIR": str(ROOT / "functions")})
         floor = Server("floor_app:app", app_dir=BENCH)
         two = Server("app.main:app", workers=2)
         servers = [svc, floor] + ([two] if "scale" in cases else [])
@@ -812,6 +848,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with running(servers, workdir):
             if "tiny" in cases:
                 case_tiny(b, svc, floor)
+            if "function" in cases:
+                case_function(b, svc, floor)
             big = [c for c in ("json", "b64", "binary") if c in cases]
             if big:
                 case_big(b, svc, floor, big)

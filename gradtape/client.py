@@ -497,7 +497,7 @@ def _parse_body(response: httpx.Response) -> Any:
 def _encode(body: Any, encoding: Encoding) -> tuple[bytes, dict[str, str]]:
     if encoding == "msgpack":
         if msgpack is None:  # pragma: no cover
-            raise RuntimeError("the msgpack transport needs msgpack: pip install 'gradtape[client]'")
+            raise RuntimeError("msgpack transport: needs msgpack (pip install 'gradtape[client]')")
         return msgpack.packb(body, use_bin_type=True), {
             "content-type": _MSGPACK,
             "accept": _MSGPACK,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import problems
-from app.routes import check, health, minimize, ops, run
+from app.routes import check, functions, health, minimize, ops, run
 
 _bearer = HTTPBearer(auto_error=False, description="required when GRADTAPE_API_KEY is set")
 
@@ -45,6 +45,7 @@ api_router.include_router(run.router)
 api_router.include_router(check.router)
 api_router.include_router(minimize.router)
 api_router.include_router(ops.router)
+api_router.include_router(functions.router)
 
 health_router = health.router
 
@@ -63,14 +64,32 @@ def plain_routes() -> list[Route]:
     return [_plain(path, endpoint) for path, endpoint in EVALUATION_ENDPOINTS.items()]
 
 
-def direct_routes(routes: list[Route]) -> dict[str, ASGIApp]:
+class DirectRoutes(dict[str, ASGIApp]):
+    """Exact paths -> ASGI apps; `get` also answers the function call paths
+    (`/v1/functions/{name}/{kind}`), served by one app."""
+
+    def __init__(self, exact: dict[str, ASGIApp]) -> None:
+        super().__init__(exact)
+        self.calls = _direct_endpoint(functions.direct_call)
+
+    def get(self, path: str, default: Any = None) -> Any:  # type: ignore[override]
+        app = super().get(path)
+        if app is not None:
+            return app
+        return self.calls if functions.split_call_path(path) is not None else default
+
+
+def direct_routes(routes: list[Route]) -> DirectRoutes:
     """The plain routes as ASGI apps that answer their expected errors themselves, for the
     middleware to call without the router and the exception middleware between (POST only)."""
-    return {route.path: _direct(route) for route in routes}
+    return DirectRoutes({route.path: _direct(route) for route in routes})
 
 
 def _direct(route: Route) -> ASGIApp:
-    handle = route.endpoint
+    return _direct_endpoint(route.endpoint)
+
+
+def _direct_endpoint(handle: Endpoint) -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         try:

@@ -440,8 +440,11 @@ async def serve(request: Request, fn: Engine) -> Response:
     return result
 
 
-def run_encoded(request: dict[str, Any], limits: Limits, msgpack_out: bool) -> dict[str, Any]:
-    result = run_program(request, limits, program_key(request))
+def run_encoded(
+    request: dict[str, Any], limits: Limits, msgpack_out: bool, functions: Any = None
+) -> dict[str, Any]:
+    """A run; a `call` may name a stored function of `functions` (the app's repository)."""
+    result = run_program(request, limits, program_key(request), functions=functions)
     if msgpack_out:
         return encode_msgpack(result)
     encoded = encode_result(result)
@@ -504,4 +507,7 @@ def _raw_tensor(t: Any) -> dict[str, Any] | None:
 )
 async def run(request: Request) -> Response:
     """Evaluate one program (wire format section 3) and return the requested outputs."""
-    return await serve(request, run_encoded)
+    functions = request.app.state.functions
+    return await serve(
+        request, lambda body, limits, msgpack_out: run_encoded(body, limits, msgpack_out, functions)
+    )

@@ -18,19 +18,24 @@ from .values import decode, encode
 
 
 def run_program(
-    request: dict[str, Any], limits: Limits | None = None, program_key: Hashable | None = None
+    request: dict[str, Any],
+    limits: Limits | None = None,
+    program_key: Hashable | None = None,
+    *,
+    functions: Any = None,
 ) -> RunResult:
     """Parse the whole request (inputs, program, outputs, options) and evaluate it.
 
     Raises EngineError subclasses carrying `code` and `pointer` (and `call_stack` for a fault
     inside a function). Every limit of `limits` (the defaults when None) is enforced before
     the work it guards is done; the wall-time limit covers parsing too. `program_key`: see
-    parse_request.
+    parse_request. `functions`: the stored functions (engine.functions.Repository) a `call`
+    statement may name besides the program's own defs.
     """
     started = time.perf_counter()
     limits = limits or Limits()
     budget = Budget(limits)
-    parsed = parse_request(request, limits, program_key=program_key)
+    parsed = parse_request(request, limits, program_key=program_key, functions=functions)
     return execute(parsed, budget, started)
 
 

@@ -616,10 +616,42 @@ class Interpreter:
             self.budget.tick_iteration()
             yield self.exec_block(stmt.body, scope)
 
-    def call(self, stmt: CallStmt, scope: Scope) -> Step[None]:
-        fn = self.functions[stmt.func]
+    def call(self, stmt: CallStmt, scope: Scope) -> Step[None] | None:
         if len(self.call_stack) >= self.limits.max_call_depth:
             raise LimitError(f"calls nest deeper than {self.limits.max_call_depth}")
+        if stmt.func in self.functions:  # a def of the program shadows a stored function
+            return self.call_def(stmt, scope)
+        library = self.request.library
+        if library is None:
+            raise ProgramError(
+                f"no function named {stmt.func!r} is defined",
+                code="unknown_function",
+                pointer=pointer_to(stmt.pointer, "call"),
+            )
+        try:
+            function = library.get(stmt.func)
+        except EngineError:  # removed since the program was parsed (and cached)
+            raise ProgramError(
+                f"no function named {stmt.func!r} is defined or stored",
+                code="unknown_function",
+                pointer=pointer_to(stmt.pointer, "call"),
+            ) from None
+        args = [a.tensor if isinstance(a, Const) else self.value(a, scope) for a in stmt.args]
+        self.call_stack.append(stmt.pointer)
+        try:
+            returned = function.call_from(self, args)
+        except EngineError as err:
+            if err.call_stack is None:
+                err.call_stack = list(self.call_stack)
+            raise
+        finally:
+            self.call_stack.pop()
+        if stmt.out is not None:
+            self.bind_all(scope, stmt.out, returned, pointer_to(stmt.pointer, "out"))
+        return None
+
+    def call_def(self, stmt: CallStmt, scope: Scope) -> Step[None]:
+        fn = self.functions[stmt.func]
         args = [a.tensor if isinstance(a, Const) else self.value(a, scope) for a in stmt.args]
         inner = Scope()
         for param, value in zip(fn.params, args, strict=True):

@@ -67,13 +67,15 @@ def parse_request(
     *,
     extra: Collection[str] = (),
     program_key: Hashable | None = None,
+    functions: Any = None,
 ) -> Request:
     """Validate a whole run request (inputs, program, outputs, options) and type its program.
 
     `extra` names top-level keys that the caller handles itself (e.g. `check` for /v1/check);
     any other unknown key is an `unknown_key` error. `program_key`, when given, stands for the
     program (the caller's serialization of it, say): a program parsed before under the same key
-    and limits is taken from PROGRAMS instead of being parsed again.
+    and limits is taken from PROGRAMS instead of being parsed again. `functions`: the stored
+    functions (engine.functions.Repository) a `call` may name besides the program's own defs.
     """
     limits = limits or Limits()
     if not isinstance(request, dict):
@@ -84,27 +86,28 @@ def parse_request(
     key = None if program_key is None else (program_key, limits)
     parsed = None if key is None else PROGRAMS.get(key)
     if parsed is None:
-        parsed = _program(request["program"], limits)
+        parsed = _program(request["program"], limits, functions)
         if key is not None:
             PROGRAMS.put(key, parsed)
-    program, functions, statements = parsed
+    program, defs, statements = parsed
     return Request(
         inputs=_inputs(request.get("inputs", {})),
         program=program,
-        functions=functions,
+        functions=defs,
         outputs=_outputs(request.get("outputs"), limits),
         encoding=_encoding(request.get("options")),
         statements=statements,
+        library=functions,
     )
 
 
 Parsed = tuple[tuple[Stmt, ...], dict[str, DefStmt], int]
 
 
-def _program(raw: Any, limits: Limits) -> Parsed:
+def _program(raw: Any, limits: Limits, functions: Any = None) -> Parsed:
     parser = Parser(limits)
     program = drive(parser.block(raw, "/program", depth=1, in_def=False))
-    parser.resolve_calls()
+    parser.resolve_calls(functions)
     return program, parser.functions, parser.statements
 
 
@@ -525,10 +528,14 @@ class Parser:
         self.functions[name] = stmt
         return stmt
 
-    def resolve_calls(self) -> None:
-        """Every call names a function defined somewhere in the program, with its arity."""
+    def resolve_calls(self, library: Any = None) -> None:
+        """Every call names a function defined somewhere in the program (or, failing that, a
+        stored function of `library`), with its arity."""
         for call in self.calls:
             fn = self.functions.get(call.func)
+            if fn is None and library is not None and call.func in library:
+                _stored_arity(call, library.get(call.func))
+                continue
             if fn is None:
                 raise ProgramError(
                     f"no function named {call.func!r} is defined",
@@ -541,6 +548,20 @@ class Parser:
                     code="bad_arity",
                     pointer=pointer_to(call.pointer, "args"),
                 )
+
+
+def _stored_arity(call: CallStmt, function: Any) -> None:
+    """A call of a stored function passes its inputs in declared order; those with a default
+    may be left out from the end."""
+    most = len(function.inputs)
+    least = max((i + 1 for i, p in enumerate(function.inputs) if p.default is None), default=0)
+    if not least <= len(call.args) <= most:
+        takes = f"{most}" if least == most else f"{least} to {most}"
+        raise ProgramError(
+            f"{call.func} takes {takes} arguments, got {len(call.args)}",
+            code="bad_arity",
+            pointer=pointer_to(call.pointer, "args"),
+        )
 
 
 def _op_stmt(pointer: str, v: dict[str, Any]) -> OpStmt:

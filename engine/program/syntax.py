@@ -333,3 +333,6 @@ class Request:
     outputs: tuple[str, ...] | None  # None: every top-level variable (API section 3)
     encoding: str
     statements: int  # statements in the program, nested ones included
+    # Stored functions a `call` may name when the program defines no function of that name
+    # (engine.functions.Repository); None: only the program's own defs.
+    library: Any = None

@@ -102,3 +102,24 @@ def keyed_server() -> Iterator[Server]:
     srv.start()
     yield srv
     srv.stop()
+
+
+FUNCTIONS_DIR = ROOT / "tests" / "functions"
+
+
+@pytest.fixture(scope="session")
+def functions_server() -> Iterator[Server]:
+    """A server with the test functions of tests/functions (mix, ratio, count) stored."""
+    srv = Server({"GRADTAPE_FUNCTIONS_DIR": str(FUNCTIONS_DIR)})
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def keyed_functions_server() -> Iterator[Server]:
+    """The test functions behind the API key `client-test-key`."""
+    srv = Server({"GRADTAPE_FUNCTIONS_DIR": str(FUNCTIONS_DIR), "GRADTAPE_API_KEY": API_KEY})
+    srv.start()
+    yield srv
+    srv.stop()

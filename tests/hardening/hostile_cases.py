@@ -43,6 +43,9 @@ class Hostile:
     outputs: Mapping[str, Any] | None = None  # for 200 rows: expected `data` of these outputs
     bug: str | None = None  # a known deviation from the contract: the row is a strict xfail
     rss_bug: str | None = None  # a known memory blow-up: a strict xfail in test_rss.py only
+    # The protocol whose error format the answer is in (umbridge, tesseract, oip; None: our own
+    # problem+json); for those, `code` is the UM-Bridge error type, the Tesseract detail type.
+    protocol: str | None = None
 
     def payload(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -201,6 +204,41 @@ def minimize(**extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
+
+
+# The keyed server serves the functions of tests/functions: `mixed` has floating
+# inputs x ([null]) and w ([], default 1), an integer input n, outputs y, s and integer k.
+MIXED_URL = "/v1/functions/mixed"
+
+
+def fn(
+    kind: str, body: dict[str, Any] | bytes, name: str = "mixed", **extra: Any
+) -> dict[str, Any]:
+    """The keyword arguments of a Hostile row that POSTs `body` to a function's route."""
+    return {"body": body, "path": f"/v1/functions/{name}/{kind}", **extra}
+
+
+def definition(**overrides: Any) -> dict[str, Any]:
+    """A valid function definition (y = 2 x over a float64 vector), with `overrides`."""
+    body: dict[str, Any] = {
+        "inputs": {"x": {"dtype": "float64", "shape": [None]}},
+        "program": [op("multiply", ["x", 2.0])],
+        "outputs": ["y"],
+    }
+    body.update(overrides)
+    return body
+
+
+def nested_tapes(depth: int) -> dict[str, Any]:
+    """`depth` tape statements, each the only statement of the previous one's body."""
+    stmt: dict[str, Any] = op("multiply", ["x", 2.0])
+    for i in range(depth):
+        stmt = {"tape": f"t{i}", "body": [stmt]}
+    return stmt
+
+
+def put(name: str = "hostile") -> dict[str, Any]:
+    return {"path": f"/v1/functions/{name}", "method": "PUT"}
 
 
 # ----- the catalog -----
@@ -1268,6 +1306,255 @@ CASES: list[Hostile] = [
         200,
         path="/v1/minimize",
     ),
+    # ----- functions served by name -----
+    Hostile(
+        "fn_unknown",
+        **fn("vjp", {"inputs": {"x": [1.0]}}, name="nowhere"),
+        status=404,
+        code="unknown_function",
+    ),
+    Hostile(
+        "fn_unknown_abstract_eval",
+        **fn("abstract_eval", {}, name="nowhere"),
+        status=404,
+        code="unknown_function",
+    ),
+    Hostile(
+        "fn_get_unknown", b"", 404, "unknown_function", path="/v1/functions/nowhere", method="GET"
+    ),
+    Hostile(
+        "fn_delete_unknown",
+        b"",
+        404,
+        "unknown_function",
+        path="/v1/functions/nowhere",
+        method="DELETE",
+    ),
+    Hostile("fn_delete_read_only", b"", 409, "function_read_only", path=MIXED_URL, method="DELETE"),
+    Hostile("fn_put_read_only", definition(), 409, "function_read_only", **put("mixed")),
+    Hostile(
+        "fn_put_broken_program",
+        definition(program=[op("nope", ["x"])]),
+        422,
+        "unknown_op",
+        "/program/0/op",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_unknown_name_in_program",
+        definition(program=[op("add", ["x", "q"])]),
+        422,
+        "unknown_name",
+        "/program/0/args/1",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_output_never_bound",
+        definition(outputs=["nope"]),
+        422,
+        "unknown_name",
+        "/outputs/0",
+        **put(),
+    ),
+    Hostile("fn_put_not_an_object", b"[1, 2]", 422, "bad_request", "", **put()),
+    Hostile("fn_put_not_json", b'{"inputs": ', 400, "invalid_json", **put()),
+    Hostile("fn_put_unknown_key", definition(extra=1), 422, "unknown_key", "/extra", **put()),
+    Hostile(
+        "fn_put_bad_dtype",
+        definition(inputs={"x": {"dtype": "complex128", "shape": []}}),
+        422,
+        "dtype_error",
+        "/inputs/x/dtype",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_bad_shape",
+        definition(inputs={"x": {"dtype": "float64", "shape": [-1]}}),
+        422,
+        "bad_value",
+        "/inputs/x/shape",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_huge_declared_shape",
+        definition(inputs={"x": {"dtype": "float64", "shape": [TERA, TERA]}}),
+        422,
+        "limit_exceeded",
+        "/inputs/x",
+        **put(),
+    ),
+    Hostile(
+        "fn_put_default_of_wrong_shape",
+        definition(inputs={"x": {"dtype": "float64", "shape": [2], "default": [1.0]}}),
+        422,
+        "shape_mismatch",
+        "/inputs/x/default",
+        **put(),
+    ),
+    Hostile("fn_put_bad_name", definition(), 422, "bad_name", **put("-bad")),
+    Hostile(
+        "fn_put_program_nests_too_deep",
+        definition(program=[nested_tapes(100)]),
+        422,
+        "limit_exceeded",
+        **put(),
+    ),
+    Hostile(
+        "fn_missing_input",
+        **fn("apply", {"inputs": {}}),
+        status=422,
+        code="missing_input",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_wrong_dtype_bool",
+        **fn("apply", {"inputs": {"x": [True]}}),
+        status=422,
+        code="dtype_error",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_float_for_int_input",
+        **fn("apply", {"inputs": {"x": [1.0], "n": 1.5}}),
+        status=422,
+        code="dtype_error",
+        pointer="/inputs/n",
+    ),
+    Hostile(
+        "fn_wrong_rank",
+        **fn("apply", {"inputs": {"x": [[1.0]]}}),
+        status=422,
+        code="shape_mismatch",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_unknown_input",
+        **fn("apply", {"inputs": {"x": [1.0], "q": 1}}),
+        status=422,
+        code="unknown_key",
+        pointer="/inputs/q",
+    ),
+    Hostile(
+        "fn_unknown_body_key",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "cotangent": {}}),
+        status=422,
+        code="unknown_key",
+        pointer="/cotangent",
+    ),
+    Hostile(
+        "fn_wrt_not_a_list",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "wrt": "x"}),
+        status=422,
+        code="bad_value",
+        pointer="/wrt",
+    ),
+    Hostile(
+        "fn_wrt_integer_input",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "wrt": ["n"]}),
+        status=422,
+        code="not_differentiable",
+        pointer="/wrt/0",
+    ),
+    Hostile(
+        "fn_wrt_unknown",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "wrt": ["x", "q"]}),
+        status=422,
+        code="unknown_name",
+        pointer="/wrt/1",
+    ),
+    Hostile(
+        "fn_cotangent_integer_output",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "cotangents": {"k": 1}}),
+        status=422,
+        code="not_differentiable",
+        pointer="/cotangents/k",
+    ),
+    Hostile(
+        "fn_cotangent_wrong_shape",
+        **fn("vjp", {"inputs": {"x": [1.0]}, "cotangents": {"y": [1.0, 2.0]}}),
+        status=422,
+        code="shape_mismatch",
+        pointer="/cotangents/y",
+    ),
+    Hostile(
+        "fn_tangent_integer_input",
+        **fn("jvp", {"inputs": {"x": [1.0]}, "tangents": {"n": 1}}),
+        status=422,
+        code="not_differentiable",
+        pointer="/tangents/n",
+    ),
+    Hostile(
+        "fn_tangent_wrong_shape",
+        **fn("hvp", {"inputs": {"x": [1.0]}, "tangents": {"x": [1.0, 2.0]}}),
+        status=422,
+        code="shape_mismatch",
+        pointer="/tangents/x",
+    ),
+    Hostile(
+        "fn_of_integer_output",
+        **fn("jacobian", {"inputs": {"x": [1.0]}, "of": ["k"]}),
+        status=422,
+        code="not_differentiable",
+        pointer="/of/0",
+    ),
+    Hostile(
+        "fn_b64_claims_huge_shape",
+        **fn("apply", {"inputs": {"x": {"b64": "", "dtype": "float64", "shape": [TERA]}}}),
+        status=422,
+        code="bad_tensor",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_jacobian_too_big",
+        **fn("jacobian", {"inputs": {"x": [0.5] * 5000}}),
+        status=422,
+        code="limit_exceeded",
+    ),
+    Hostile(
+        "fn_abstract_eval_huge_shape",
+        **fn("abstract_eval", {"inputs": {"x": {"dtype": "float64", "shape": [TERA]}}}),
+        status=422,
+        code="limit_exceeded",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_abstract_eval_wrong_rank",
+        **fn("abstract_eval", {"inputs": {"x": {"dtype": "float64", "shape": [2, 2]}}}),
+        status=422,
+        code="shape_mismatch",
+        pointer="/inputs/x",
+    ),
+    Hostile(
+        "fn_abstract_eval_bad_dtype",
+        **fn("abstract_eval", {"inputs": {"x": {"dtype": "object", "shape": [2]}}}),
+        status=422,
+        code="dtype_error",
+        pointer="/inputs/x/dtype",
+    ),
+    Hostile(
+        "fn_body_not_an_object", **fn("apply", b'"x"'), status=422, code="bad_request", pointer=""
+    ),
+    Hostile(
+        "fn_run_calls_unknown_function",
+        run([{"call": "nowhere", "args": [], "out": "y"}]),
+        422,
+        "unknown_function",
+        "/program/0/call",
+    ),
+    Hostile(
+        "fn_run_call_of_wrong_arity",
+        run([{"call": "mixed", "args": [], "out": "y"}]),
+        422,
+        "bad_arity",
+        "/program/0/args",
+    ),
+    Hostile(
+        "fn_run_call_wrong_rank",
+        run([{"call": "mixed", "args": [[[1.0]]], "out": ["y", "s", "k"]}]),
+        422,
+        "shape_mismatch",
+        "/program/0/args/0",
+    ),
     # ----- auth, methods, paths -----
     Hostile("no_api_key", run([]), 401, "unauthorized", auth=False),
     Hostile(
@@ -1293,6 +1580,267 @@ CASES: list[Hostile] = [
     Hostile(
         "body_100mb_chunked", big_body(HUNDRED_MB), 413, "body_too_large", chunked=True, bomb=True
     ),
+]
+
+# ----- the standard protocols over the test functions (tests/functions: mix, ratio, count) -----
+ZEROS = [[0.0] * 3, [0.0] * 6]  # mix's UM-Bridge inputs: x (3), w (6)
+
+
+def um(
+    key: str, path: str, body: Body, code: str | None, status: int = 400, **extra: Any
+) -> Hostile:
+    return Hostile(f"umbridge_{key}", body, status, code, path=path, protocol="umbridge", **extra)
+
+
+def um_call(**fields: Any) -> dict[str, Any]:
+    return {"name": "mix", "input": ZEROS, "config": {}, **fields}
+
+
+def ts(key: str, endpoint: str, body: Body, code: str | tuple[str, ...] | None, status: int = 422,
+       name: str = "mix", **extra: Any) -> Hostile:  # fmt: skip
+    path = f"/tesseract/{name}/{endpoint}"
+    return Hostile(f"tesseract_{key}", body, status, code, path=path, protocol="tesseract", **extra)
+
+
+def ts_array(buffer: Any, encoding: str = "json", **extra: Any) -> dict[str, Any]:
+    data = {"buffer": buffer, "encoding": encoding}
+    return {"object_type": "array", "shape": [3], "dtype": "float64", "data": data, **extra}
+
+
+TS_INPUTS = {"x": [0.1, 0.2, 0.3], "w": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]}
+
+
+def oip(key: str, body: Body, status: int = 400, model: str = "mix", **extra: Any) -> Hostile:
+    path = f"/v2/models/{model}/infer"
+    return Hostile(f"oip_{key}", body, status, path=path, protocol="oip", **extra)
+
+
+def oip_body(**x: Any) -> dict[str, Any]:
+    tensor = {"name": "x", "shape": [3], "datatype": "FP64", "data": [0.1, 0.2, 0.3], **x}
+    w = {"name": "w", "shape": [2, 3], "datatype": "FP64", "data": [0.0] * 6}
+    return {"inputs": [tensor, w]}
+
+
+CASES += [
+    um("not_json", "/Evaluate", b"{name: mix", "InvalidInput"),
+    um("array_body", "/Evaluate", [1, 2], "InvalidInput"),
+    um("empty_body", "/Evaluate", b"", "InvalidInput"),
+    um("name_not_string", "/Evaluate", {"name": 5, "input": ZEROS}, "InvalidInput"),
+    um("unknown_model", "/Evaluate", {"name": "nothing", "input": [[MARKER]]}, "ModelNotFound"),
+    # ratio's input varies in size, count has integers: not UM-Bridge models
+    um("varying_not_a_model", "/InputSizes", {"name": "ratio"}, "ModelNotFound"),
+    um("integer_not_a_model", "/Evaluate", {"name": "count", "input": [[1, 2]]}, "ModelNotFound"),
+    um("missing_input", "/Evaluate", {"name": "mix"}, "InvalidInput"),
+    um("input_not_list", "/Evaluate", um_call(input={"x": [0.0]}), "InvalidInput"),
+    um("input_strings", "/Evaluate", um_call(input=[[MARKER, 0, 0], [0.0] * 6]), "InvalidInput"),
+    um("input_nested", "/Evaluate", um_call(input=[[[0.0]] * 3, [0.0] * 6]), "InvalidInput"),
+    um("input_bools", "/Evaluate", um_call(input=[[True] * 3, [0.0] * 6]), "InvalidInput"),
+    um("too_few_inputs", "/Evaluate", um_call(input=[[0.0] * 3]), "InvalidInput"),
+    um("input_too_long", "/Evaluate", um_call(input=[[0.0] * 4, [0.0] * 6]), "InvalidInput"),
+    um(
+        "input_million_long",
+        "/Evaluate",
+        um_call(input=[[0.0] * 1_000_000, [0.0] * 6]),
+        "InvalidInput",
+    ),
+    um("config_not_empty", "/Evaluate", um_call(config={"level": 3}), "InvalidInput"),
+    um("unknown_key", "/Evaluate", um_call(extra=MARKER), "InvalidInput"),
+    um(
+        "inwrt_equal_count",
+        "/Gradient",
+        um_call(outWrt=0, inWrt=2, sens=[1.0, 1.0]),
+        "InvalidInput",
+    ),
+    um(
+        "outwrt_negative", "/Gradient", um_call(outWrt=-1, inWrt=0, sens=[1.0, 1.0]), "InvalidInput"
+    ),
+    um(
+        "outwrt_float",
+        "/ApplyJacobian",
+        um_call(outWrt=0.5, inWrt=0, vec=[1.0] * 3),
+        "InvalidInput",
+    ),
+    um("sens_missing", "/Gradient", um_call(outWrt=0, inWrt=0), "InvalidInput"),
+    um(
+        "sens_wrong_length",
+        "/Gradient",
+        um_call(outWrt=1, inWrt=0, sens=[1.0, 1.0]),
+        "InvalidInput",
+    ),
+    um(
+        "vec_wrong_length",
+        "/ApplyJacobian",
+        um_call(outWrt=0, inWrt=1, vec=[1.0] * 3),
+        "InvalidInput",
+    ),
+    um(
+        "hessian_vec_sized_like_inwrt1",
+        "/ApplyHessian",
+        um_call(outWrt=0, inWrt1=0, inWrt2=1, sens=[1.0, 1.0], vec=[1.0] * 3),
+        "InvalidInput",
+    ),
+    um(
+        "hessian_inwrt2_out_of_range",
+        "/ApplyHessian",
+        um_call(outWrt=0, inWrt1=0, inWrt2=7, sens=[1.0, 1.0], vec=[1.0] * 3),
+        "InvalidInput",
+    ),
+    um("no_api_key", "/Info", b"", "Unauthorized", 401, method="GET", auth=False),
+    ts("not_json", "apply", b"\x00\x01", "invalid_json"),
+    ts("unknown_function", "apply", {"inputs": TS_INPUTS}, "unknown_function", 404, name="nothing"),
+    ts(
+        "unknown_function_health",
+        "health",
+        b"",
+        "unknown_function",
+        404,
+        name="nothing",
+        method="GET",
+    ),
+    ts("missing_inputs", "apply", {}, "invalid"),
+    ts("unknown_key", "apply", {"inputs": TS_INPUTS, "run": MARKER}, "invalid"),
+    ts("binref", "apply", {"inputs": {**TS_INPUTS, "x": ts_array("x.bin:0", "binref")}}, "invalid"),
+    ts(
+        "compressed",
+        "apply",
+        {
+            "inputs": {
+                **TS_INPUTS,
+                "x": {
+                    **ts_array("AAAA", "base64"),
+                    "data": {"buffer": "AAAA", "encoding": "base64", "compression": "lz4"},
+                },
+            }
+        },
+        "invalid",
+    ),
+    ts(
+        "base64_short",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array("AAAA", "base64")}},
+        "bad_tensor",
+    ),
+    ts(
+        "base64_not_base64",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array(MARKER + "!!", "base64")}},
+        "bad_tensor",
+    ),
+    ts(
+        "object_type_not_array",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array([0.0] * 3, object_type="tensor")}},
+        "invalid",
+    ),
+    ts(
+        "array_unknown_key",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array([0.0] * 3, strides=[8])}},
+        "invalid",
+    ),
+    ts(
+        "complex_dtype",
+        "apply",
+        {"inputs": {**TS_INPUTS, "x": ts_array([0.0] * 3, dtype="complex128")}},
+        "dtype_error",
+    ),
+    ts("wrong_shape", "apply", {"inputs": {**TS_INPUTS, "x": [0.0] * 4}}, "shape_mismatch"),
+    ts("value_a_string", "apply", {"inputs": {**TS_INPUTS, "x": MARKER}}, "invalid"),
+    ts(
+        "abstract_shape_strings",
+        "abstract_eval",
+        {"inputs": {"x": {"shape": ["3"], "dtype": "float64"}}},
+        "invalid",
+    ),
+    ts(
+        "abstract_unknown_key",
+        "abstract_eval",
+        {
+            "inputs": {
+                "x": {"shape": [3], "dtype": "float64"},
+                "w": {"shape": [2, 3], "dtype": "float64"},
+            },
+            "extra": 1,
+        },
+        "invalid",
+    ),
+    ts(
+        "abstract_tera_elements",
+        "abstract_eval",
+        {
+            "inputs": {
+                "v": {"shape": [TERA], "dtype": "float64"},
+                "k": {"shape": [], "dtype": "float64"},
+            }
+        },
+        "limit_exceeded",
+        name="ratio",
+    ),
+    ts(
+        "jacobian_unknown_output",
+        "jacobian",
+        {"inputs": TS_INPUTS, "jac_inputs": ["x"], "jac_outputs": ["q"]},
+        "unknown_name",
+    ),
+    ts(
+        "jacobian_names_not_list",
+        "jacobian",
+        {"inputs": TS_INPUTS, "jac_inputs": "x", "jac_outputs": ["y"]},
+        "invalid",
+    ),
+    ts(
+        "jvp_tangent_keys",
+        "jacobian_vector_product",
+        {
+            "inputs": TS_INPUTS,
+            "jvp_inputs": ["x"],
+            "jvp_outputs": ["y"],
+            "tangent_vector": {"w": [[0.0] * 3] * 2},
+        },
+        "invalid",
+    ),
+    ts(
+        "vjp_cotangent_shape",
+        "vector_jacobian_product",
+        {
+            "inputs": TS_INPUTS,
+            "vjp_inputs": ["x"],
+            "vjp_outputs": ["y"],
+            "cotangent_vector": {"y": [1.0, 2.0, 3.0]},
+        },
+        "shape_mismatch",
+    ),
+    ts(
+        "vjp_integer_input",
+        "vector_jacobian_product",
+        {
+            "inputs": {"n": [1, 2], "x": [0.5, 1.0]},
+            "vjp_inputs": ["n"],
+            "vjp_outputs": ["y"],
+            "cotangent_vector": {"y": [1.0, 1.0]},
+        },
+        "not_differentiable",
+        name="count",
+    ),
+    ts("no_api_key", "health", b"", "unauthorized", 401, method="GET", auth=False),
+    oip("unknown_model", oip_body(), 404, model="nothing"),
+    oip("not_json", b"\x00\x01"),
+    oip("array_body", [1]),
+    oip("inputs_missing", {"id": "a"}),
+    oip("inputs_an_object", {"inputs": {"x": [1.0]}}),
+    oip("bytes_datatype", oip_body(datatype="BYTES", data=[MARKER])),
+    oip("uint8_datatype", oip_body(datatype="UINT8", data=[1, 2, 3])),
+    oip("data_strings", oip_body(data=[0.1, MARKER, 0.3])),
+    oip("data_shorter_than_shape", oip_body(data=[0.1])),
+    oip("shape_wrong", oip_body(shape=[4], data=[0.0] * 4)),
+    oip("shape_tera", oip_body(shape=[TERA, TERA], data=[0.0])),
+    oip("no_data", {"inputs": [{"name": "x", "shape": [3], "datatype": "FP64"}]}),
+    oip("binary_parameters", oip_body(parameters={"binary_data_size": 24})),
+    oip("binary_header", oip_body(), headers={"Inference-Header-Content-Length": "120"}),
+    oip("input_twice", {"inputs": oip_body()["inputs"] * 2}),
+    oip("unknown_output", {**oip_body(), "outputs": [{"name": "q"}]}),
+    oip("id_not_string", {**oip_body(), "id": 7}),
+    oip("no_api_key", oip_body(), 401, auth=False),
 ]
 
 BY_ID: dict[str, Hostile] = {case.id: case for case in CASES}

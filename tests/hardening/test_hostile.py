@@ -58,6 +58,32 @@ def assert_problem(case: Hostile, answer: Answer) -> dict[str, Any]:
     return problem
 
 
+def assert_protocol_error(case: Hostile, answer: Answer) -> None:
+    """The body is the protocol's own error, matching the row, echoing nothing."""
+    media = answer.headers.get("content-type", "")
+    assert media.startswith("application/json"), f"{case.id}: content-type {media!r}"
+    body = answer.json()
+    codes = case.codes()
+    if case.protocol == "umbridge":  # {"error": {"type", "message"}}, the type is the code
+        assert set(body) == {"error"} and set(body["error"]) == {"type", "message"}, body
+        assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+        found = body["error"]["type"]
+    elif case.protocol == "tesseract":  # {"detail": [{"type", "loc", "msg"}]}
+        assert set(body) == {"detail"} and len(body["detail"]) == 1, body
+        (detail,) = body["detail"]
+        assert set(detail) == {"type", "loc", "msg"} and detail["loc"][:1] == ["body"], body
+        assert isinstance(detail["msg"], str) and detail["msg"], body
+        found = detail["type"]
+    else:  # oip: {"error": "message"}
+        assert case.protocol == "oip", case.protocol
+        assert set(body) == {"error"} and isinstance(body["error"], str) and body["error"], body
+        found = None
+    if codes is not None:
+        assert found in codes, f"{case.id}: {found!r}, not {codes}: {body}"
+    assert MARKER.encode() not in answer.body, f"{case.id}: the error echoes the payload"
+    assert len(answer.body) <= MAX_PROBLEM_BYTES, f"{case.id}: a {len(answer.body)}-byte error"
+
+
 SUCCESS_KEYS = {
     "/v1/run": {"outputs", "warnings", "stats"},
     "/v1/check": {"passed", "results"},
@@ -107,7 +133,9 @@ def test_hostile_request(case: Hostile, keyed_server: Server, http: httpx.Client
             f"{case.id}: status {answer.status}, expected {case.statuses()}: {answer.body[:500]!r}"
         )
         assert "x-request-id" in answer.headers, f"{case.id}: no X-Request-ID"
-        if answer.status >= 400:
+        if answer.status >= 400 and case.protocol is not None:
+            assert_protocol_error(case, answer)
+        elif answer.status >= 400:
             assert_problem(case, answer)
         else:
             assert_outputs(case, answer)

@@ -1,0 +1,1 @@
+"""Functions the protocol tests serve (GRADTAPE_FUNCTIONS_DIR), and their closed forms."""
