@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from app import metrics
 from app.logging import REQUEST
@@ -268,12 +269,26 @@ def log_unhandled(exc: BaseException, method: str, path: str) -> None:
 EXPECTED_ERRORS = (EngineError, HTTPProblem, RequestValidationError, StarletteHTTPException)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path. (The router names only the first
+    route whose path matches, and a path may have one route per method.)"""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every expected error into problem+json (unexpected ones
     reach app.main's middleware, which logs them and answers 500 from `describe`)."""
 
-    async def _problem(_: Request, exc: Exception) -> Response:
-        return response_for(exc)
+    async def _problem(request: Request, exc: Exception) -> Response:
+        response = response_for(exc)
+        if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
+        return response
 
     for kind in EXPECTED_ERRORS:
         app.add_exception_handler(kind, _problem)

@@ -39,6 +39,7 @@ from engine.functions import (
     Repository,
     check_function_name,
 )
+from engine.onnx_import import load_onnx
 from engine.program.values import (
     WIRE_NAMES,
     dtype_of,
@@ -61,7 +62,11 @@ def _json_definition(name: str, body: Body, limits: Limits) -> Function:
     return Function.from_definition(name, decode_body(body), source="api", limits=limits)
 
 
-DEFINITION_LOADERS: dict[str, DefinitionLoader] = {}
+def _onnx_definition(name: str, body: Body, limits: Limits) -> Function:
+    return load_onnx(name, bytes(body.raw), source="api", limits=limits)
+
+
+DEFINITION_LOADERS: dict[str, DefinitionLoader] = {"application/onnx": _onnx_definition}
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -110,7 +115,7 @@ def list_functions(request: Request) -> Response:
     response_model=FunctionInfo,
     operation_id="getFunction",
     summary="Describe a function",
-    responses={**problem_responses(401), 404: NOT_FOUND},
+    responses={**problem_responses(401, 422), 404: NOT_FOUND},
 )
 def get_function(name: str, request: Request) -> Response:
     """One function's entry, as in the list."""
@@ -123,7 +128,7 @@ def get_function(name: str, request: Request) -> Response:
     operation_id="deleteFunction",
     summary="Delete a function made by PUT",
     responses={
-        **problem_responses(401),
+        **problem_responses(401, 422),
         404: NOT_FOUND,
         409: READ_ONLY,
     },
@@ -150,11 +155,14 @@ def delete_function(name: str, request: Request) -> Response:
         "requestBody": {
             "required": True,
             "description": "The function's definition: `inputs` (name -> dtype, shape, "
-            "default?), `program` (statements over the inputs), `outputs` (names), `doc`. A "
-            "definition that does not validate is refused with 422 and nothing is stored.",
+            "default?), `program` (statements over the inputs), `outputs` (names), `doc`; or an "
+            "ONNX model's bytes as `application/onnx` (its weights become inputs with their "
+            "values as defaults). A definition that does not validate is refused with 422 and "
+            "nothing is stored.",
             "content": {
                 JSON: {"schema": {"$ref": COMPONENTS + "FunctionDefinition"}},
                 MSGPACK: {"schema": {"$ref": COMPONENTS + "FunctionDefinition"}},
+                "application/onnx": {"schema": {"type": "string", "format": "binary"}},
             },
         }
     },
