@@ -1072,12 +1072,25 @@ def _load_json(name: str, path: Path, limits: Limits) -> Function:
     return Function.from_definition(name, definition, source="dir", limits=limits)
 
 
+def _load_onnx(name: str, path: Path, limits: Limits) -> Function:
+    from .onnx_import import load_onnx  # the onnx package is loaded when a model is
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ProgramError(f"cannot read the file: {exc}", code="bad_request", pointer="") from None
+    return load_onnx(name, data, source="dir", limits=limits)
+
+
 class Repository:
     """The functions a service serves, by name; thread-safe. Functions from the folder are
     read-only; the API adds, replaces and deletes the others."""
 
     # File suffix -> loader(name, path, limits): how load_dir reads each kind of file.
-    LOADERS: ClassVar[dict[str, Callable[[str, Path, Limits], Function]]] = {".json": _load_json}
+    LOADERS: ClassVar[dict[str, Callable[[str, Path, Limits], Function]]] = {
+        ".json": _load_json,
+        ".onnx": _load_onnx,
+    }
 
     def __init__(self) -> None:
         self._functions: dict[str, Function] = {}
@@ -1092,8 +1105,8 @@ class Repository:
         loaded: dict[str, Function] = {}
         for file in sorted(folder.iterdir()):
             loader = self.LOADERS.get(file.suffix)
-            if loader is None or not file.is_file():
-                continue
+            if loader is None or not file.is_file() or file.name.startswith("."):
+                continue  # hidden files (an editor's, say) are not functions
             name = file.stem
             try:
                 check_function_name(name)
