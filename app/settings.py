@@ -26,7 +26,10 @@ def _cgroup_quota(root: Path) -> float | None:
     `cpu.cfs_period_us`), or None where there is no quota."""
     try:
         quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
+        if quota == "max":
+            return None
+        if int(period) > 0:
+            return int(quota) / int(period)
     except (OSError, ValueError):
         pass
     for folder in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
@@ -53,7 +56,7 @@ def container_cpus(root: Path = CGROUP) -> int:
 
 
 def _cores() -> int:
-    return container_cpus()
+    return container_cpus(CGROUP)
 
 
 class Settings(BaseSettings):

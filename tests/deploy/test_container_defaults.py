@@ -40,6 +40,7 @@ def _cgroup(root: Path, files: dict[str, str]) -> Path:
         ({"cpu,cpuacct/cpu.cfs_quota_us": "200000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, 2),
         ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, HOST_CPUS),
         ({"cpu.max": "garbage\n"}, HOST_CPUS),
+        ({"cpu.max": "100000 0\n"}, HOST_CPUS),
         ({}, HOST_CPUS),  # no cgroup files at all
     ],
 )
@@ -60,7 +61,6 @@ def test_default_concurrency_follows_the_quota(
     monkeypatch.delenv("GRADTAPE_MAX_CONCURRENCY", raising=False)
     monkeypatch.delenv("GRADTAPE_MAX_QUEUE", raising=False)
     monkeypatch.setattr(settings_module, "CGROUP", _cgroup(tmp_path, {"cpu.max": "100000 100000"}))
-    monkeypatch.setattr(settings_module.container_cpus, "__defaults__", (settings_module.CGROUP,))
     s = Settings()
     assert (s.max_concurrency, s.max_queue) == (1, 2)
 
