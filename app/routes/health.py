@@ -1,4 +1,5 @@
-"""Liveness, readiness and metrics: /healthz, /readyz, /metrics (open even with an API key)."""
+"""Liveness, readiness and metrics: /healthz and /readyz are open; /metrics asks for the API key
+when one is set, unless GRADTAPE_METRICS_PUBLIC is true."""
 
 from __future__ import annotations
 
@@ -31,9 +32,17 @@ async def readyz(request: Request) -> HealthResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **problem_responses(401),
+    },
 )
-async def prometheus() -> Response:
-    """Prometheus metrics (text exposition format)."""
+async def prometheus(request: Request) -> Response:
+    """Prometheus metrics (text exposition format). With an API key set, the scraper sends it
+    (`Authorization: Bearer <key>`), unless GRADTAPE_METRICS_PUBLIC=true opens the endpoint."""
+    if not request.app.state.settings.metrics_public:
+        from app.routes import check_api_key  # the package imports this module
+
+        check_api_key(request)
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

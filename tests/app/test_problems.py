@@ -201,8 +201,10 @@ def test_api_key_required_when_configured(make_client: Callable[..., TestClient]
 
 def test_open_paths_need_no_key(make_client: Callable[..., TestClient]) -> None:
     client = make_client(api_key="k3y")
-    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
+    for path in ("/healthz", "/readyz", "/openapi.json", "/docs"):
         assert client.get(path).status_code == 200, path
+    # /metrics is behind the key (tests/deploy/test_container_defaults.py has the table).
+    assert_problem(client.get("/metrics"), 401, "unauthorized", None)
 
 
 def test_no_key_configured_means_open(client: TestClient) -> None:

@@ -76,11 +76,7 @@ def test_entrypoint_execs_uvicorn_with_env_settings() -> None:
     assert os.access(ENTRYPOINT, os.X_OK)
     text = ENTRYPOINT.read_text()
     assert re.search(r"^exec uvicorn app\.main:app", text, re.M)
-    for setting in (
-        '"${GRADTAPE_HOST:-0.0.0.0}"',
-        '"${GRADTAPE_PORT:-8000}"',
-        '"${GRADTAPE_WORKERS:-1}"',
-    ):
+    for setting in ('"${GRADTAPE_HOST:-0.0.0.0}"', '"${GRADTAPE_PORT:-8000}"', "--workers 1 "):
         assert setting in text
     subprocess.run(["sh", "-n", str(ENTRYPOINT)], check=True)
 
@@ -101,16 +97,19 @@ def test_compose_service_and_load_balancer() -> None:
     assert app["build"]["dockerfile"] == "Dockerfile"
     assert str(app["deploy"]["replicas"]) == "${GRADTAPE_REPLICAS:-2}"
     assert "ports" not in app, "replicas are reached through nginx only"
-    assert "/healthz" in " ".join(app["healthcheck"]["test"])
+    assert "/readyz" in app["healthcheck"]["test"]
     for name in (
-        "GRADTAPE_WORKERS",
         "GRADTAPE_API_KEY",
+        "GRADTAPE_METRICS_PUBLIC",
+        "GRADTAPE_DRAIN_S",
+        "GRADTAPE_FUNCTIONS_DIR",
+        "GRADTAPE_FORWARDED_ALLOW_IPS",
         "GRADTAPE_MAX_BODY_BYTES",
         "GRADTAPE_LOG_LEVEL",
         "GRADTAPE_CORS_ORIGINS",
     ):
         assert name in app["environment"]
-    assert lb["ports"] == ["${GRADTAPE_PUBLISH_PORT:-8080}:80"]
+    assert lb["ports"] == ["${GRADTAPE_PUBLISH_ADDR:-127.0.0.1}:${GRADTAPE_PUBLISH_PORT:-8080}:80"]
     assert lb["depends_on"]["gradtape"]["condition"] == "service_healthy"
     assert any(v.startswith("./deploy/nginx.conf:") for v in lb["volumes"])
 
@@ -125,11 +124,17 @@ def test_body_limits_agree_with_the_service_default() -> None:
     assert match and int(match.group(1)) * MIB == default
 
 
-def test_nginx_resolves_replicas_through_docker_dns_and_forwards_request_id() -> None:
+def test_nginx_balances_least_conn_over_the_replicas_and_forwards_request_id() -> None:
     text = NGINX.read_text()
-    assert re.search(r"^\s*resolver 127\.0\.0\.11\b", text, re.M)
-    assert re.search(r"set \$(\w+) http://gradtape:8000;", text)
+    upstream = re.search(r"^upstream (\w+) \{(.*?)^\}", text, re.M | re.S)
+    assert upstream, "no upstream block"
+    body = re.sub(r"#.*", "", upstream.group(2))
+    assert re.search(r"^\s*least_conn;", body, re.M)
+    assert re.search(r"^\s*server gradtape:8000\b", body, re.M)
+    assert re.search(rf"proxy_pass http://{upstream.group(1)};", text)
+    assert "resolver" not in re.sub(r"#.*", "", text), "no Docker-only DNS address"
     assert re.search(r"proxy_set_header X-Request-ID \$\w+;", text)
+    assert re.search(r"proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;", text)
     assert "proxy_next_upstream error timeout" in text
 
 
