@@ -1,15 +1,31 @@
-"""Pydantic models of the HTTP envelope (for OpenAPI and typed clients) and the run request body.
+"""Pydantic models of the HTTP responses, the request envelopes' models, and OpenAPI pieces.
 
-The program's statements and the tensors are described by the engine's JSON Schemas
-(`engine.program.schema`); the engine's parser is their single validator. The models here
-only document them: request bodies are parsed with orjson / msgpack, never per element.
+The request envelopes (run, check, minimize and their options) are defined once, in
+`engine.program.envelope`: the engine validates every request with them and the OpenAPI
+document shows them. The program's statements and the tensors are described by the engine's
+JSON Schemas (`engine.program.schema`); the engine's readers are their single validator.
+Request bodies are parsed with orjson / msgpack, never per element.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.program.envelope import (
+    SGD,
+    Adagrad,
+    Adam,
+    CheckOptions,
+    CheckRequest,
+    Envelope,
+    MinimizeRequest,
+    RMSprop,
+    RunOptions,
+    RunRequest,
+    StopCriteria,
+)
 
 DType = Literal["float16", "float32", "float64", "int32", "int64", "bool"]
 COMPONENTS = "#/components/schemas/"
@@ -17,42 +33,19 @@ JSON = "application/json"
 MSGPACK = "application/msgpack"
 PROBLEM_JSON = "application/problem+json"
 
-_INPUTS_SCHEMA = {
-    "type": "object",
-    "description": 'name -> tensor (API.md section 2); an input may add `"variable": true`',
-    "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-    "additionalProperties": {"x-component": "Input"},
-}
-_PROGRAM_SCHEMA = {
-    "type": "array",
-    "description": "statements, run in order (API.md section 4)",
-    "items": {"x-component": "Statement"},
-}
-
-
-class RunOptions(BaseModel):
-    """How the response encodes tensors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    encoding: Literal["json", "base64"] = Field(
-        default="json",
-        description="`json`: nested lists (`data`); `base64`: raw little-endian bytes (`b64`)",
-    )
-
-
-class RunRequest(BaseModel):
-    """One program with its inputs (API.md section 3)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    inputs: Annotated[dict[str, Any], WithJsonSchema(_INPUTS_SCHEMA)] = Field(default_factory=dict)
-    program: Annotated[list[dict[str, Any]], WithJsonSchema(_PROGRAM_SCHEMA)]
-    outputs: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] | None = Field(
-        default=None,
-        description="names to return; omitted: every top-level variable bound by the program",
-    )
-    options: RunOptions | None = None
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "CheckOptions",
+    "CheckRequest",
+    "Envelope",
+    "MinimizeRequest",
+    "RMSprop",
+    "RunOptions",
+    "RunRequest",
+    "StopCriteria",
+]
 
 
 class OutputTensor(BaseModel):
@@ -95,22 +88,6 @@ class RunResponse(BaseModel):
     stats: RunStats
 
 
-class CheckOptions(BaseModel):
-    """Central-difference settings of POST /v1/check."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    eps: float = Field(default=1e-6, gt=0, description="the step of the central differences")
-    rtol: float = Field(default=1e-5, ge=0, description="relative tolerance")
-    atol: float = Field(default=1e-6, ge=0, description="absolute tolerance")
-
-
-class CheckRequest(RunRequest):
-    """A run request plus the check's settings (API.md section 7)."""
-
-    check: CheckOptions | None = None
-
-
 class CheckResult(BaseModel):
     """One source of one run of a gradient/jacobian statement, analytic beside numeric."""
 
@@ -144,55 +121,6 @@ class CheckResponse(BaseModel):
     results: list[CheckResult]
     warnings: list[RunWarning]
     stats: CheckStats
-
-
-class Optimizer(BaseModel):
-    """A Keras optimizer: its name and hyperparameters (Keras' names and defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: Literal["sgd", "adam", "rmsprop", "adagrad"] = "sgd"
-    learning_rate: float | None = Field(
-        default=None, ge=0, description="sgd 0.01; adam, rmsprop, adagrad 0.001"
-    )
-    momentum: float | None = Field(default=None, ge=0, description="sgd, rmsprop: 0.0")
-    nesterov: bool | None = Field(default=None, description="sgd: false")
-    beta_1: float | None = Field(default=None, ge=0, description="adam: 0.9")
-    beta_2: float | None = Field(default=None, ge=0, description="adam: 0.999")
-    epsilon: float | None = Field(default=None, ge=0, description="adam, rmsprop, adagrad: 1e-7")
-    rho: float | None = Field(default=None, ge=0, description="rmsprop: 0.9")
-    centered: bool | None = Field(default=None, description="rmsprop: false")
-    initial_accumulator_value: float | None = Field(default=None, ge=0, description="adagrad: 0.1")
-
-
-class StopCriteria(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    grad_norm: float | None = Field(
-        default=None, ge=0, description="stop when the global gradient norm is <= this"
-    )
-    loss_delta: float | None = Field(
-        default=None, ge=0, description="stop when |loss change| between steps is <= this"
-    )
-
-
-class MinimizeRequest(BaseModel):
-    """Gradient descent on the server (API.md section 10)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    inputs: Annotated[dict[str, Any], WithJsonSchema(_INPUTS_SCHEMA)] = Field(default_factory=dict)
-    program: Annotated[list[dict[str, Any]], WithJsonSchema(_PROGRAM_SCHEMA)]
-    loss: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
-        description="the top-level variable holding the scalar loss"
-    )
-    variables: list[str] | None = Field(
-        default=None, description='inputs to train; omitted: every input with "variable": true'
-    )
-    optimizer: Optimizer | None = None
-    steps: int = Field(ge=1, description="the most updates to apply")
-    stop: StopCriteria | None = None
-    options: RunOptions | None = None
 
 
 class MinimizeStats(BaseModel):
