@@ -9,8 +9,10 @@ Request bodies are parsed with orjson / msgpack, never per element.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.program.envelope import (
@@ -142,13 +144,32 @@ class MinimizeResponse(BaseModel):
     stats: MinimizeStats
 
 
+class MsgpackTensor(BaseModel):
+    """A tensor in a msgpack response: its raw little-endian bytes, C order."""
+
+    dtype: DType
+    shape: list[int]
+    data: builtins.bytes = Field(
+        alias="bytes", description="msgpack bin: the array's little-endian bytes, C order"
+    )
+
+
+class MsgpackRunResponse(BaseModel):
+    """POST /v1/run's response as msgpack (`Accept: application/msgpack`): as the JSON one,
+    with each tensor's data as a bin."""
+
+    outputs: dict[str, MsgpackTensor | None]
+    warnings: list[RunWarning]
+    stats: RunStats
+
+
 class OpInputs(BaseModel):
     min: int
     max: int | None
 
 
 class OpInfo(BaseModel):
-    """One catalog op, as GET /v1/ops publishes it (API.md section 5)."""
+    """One catalog op, as GET /v1/ops publishes it."""
 
     name: str
     aliases: list[str]
@@ -225,7 +246,7 @@ def components() -> dict[str, Any]:
     from engine.program.schema import statement_schemas
 
     found: dict[str, Any] = {}
-    for model in (RunRequest, CheckRequest, MinimizeRequest, Problem):
+    for model in (RunRequest, CheckRequest, MinimizeRequest, MsgpackRunResponse, Problem):
         schema = model.model_json_schema(ref_template=COMPONENTS + "{model}")
         found.update(_relink(schema.pop("$defs", {})))
         found[model.__name__] = _relink(schema)
@@ -243,7 +264,8 @@ def run_request_body() -> dict[str, Any]:
     ref = {"$ref": COMPONENTS + "RunRequest"}
     return {
         "required": True,
-        "description": "A run request (API.md section 3). As `application/msgpack` it has the "
+        "description": "A run request: `inputs` (name -> tensor), the `program` (statements run "
+        "in order), optionally `outputs` and `options`. As `application/msgpack` it has the "
         'same structure, and a tensor may also be `{"bytes": <bin>, "dtype": D, "shape": S}` '
         "(raw little-endian bytes of a C-ordered array). Send `Accept: application/msgpack` "
         'for a msgpack response, whose tensors are `{"dtype", "shape", "bytes"}`.',
@@ -255,3 +277,48 @@ def json_request_body(model: str, description: str) -> dict[str, Any]:
     """A documented JSON requestBody referring to components/schemas/<model>."""
     ref = {"$ref": COMPONENTS + model}
     return {"required": True, "description": description, "content": {JSON: {"schema": ref}}}
+
+
+def msgpack_response(model: str) -> dict[str, Any]:
+    """An OpenAPI 200 response entry: the msgpack body, components/schemas/<model>."""
+    return {"content": {MSGPACK: {"schema": {"$ref": COMPONENTS + model}}}}
+
+
+# ----- OpenAPI for client generators -----
+def codegen_ready(schemas: dict[str, Any]) -> None:
+    """components/schemas made plain for client generators, in place: an optional property's
+    default goes into its description (openapi-typescript types a property that has a `default`
+    as always present, in requests too; the service applies every default itself), and the
+    per-property `title`s pydantic adds (which some generators turn into type names) go."""
+    for schema in schemas.values():
+        _plain_properties(schema)
+
+
+def _plain_properties(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _plain_properties(item)
+        return
+    if not isinstance(node, dict):
+        return
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        required = set(node.get("required", ()))
+        for name, prop in properties.items():
+            if not isinstance(prop, dict):
+                continue
+            prop.pop("title", None)
+            if name not in required and "default" in prop:
+                default = prop.pop("default")
+                if default is not None:
+                    shown = orjson.dumps(default).decode()
+                    text = prop.get("description")
+                    prop["description"] = (
+                        f"{text} (default: {shown})" if text else f"default: {shown}"
+                    )
+    for key, value in node.items():
+        if key != "properties" or not isinstance(value, dict):
+            _plain_properties(value)
+        else:
+            for prop in value.values():
+                _plain_properties(prop)
