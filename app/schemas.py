@@ -10,6 +10,7 @@ Request bodies are parsed with orjson / msgpack, never per element.
 from __future__ import annotations
 
 import builtins
+import typing
 from typing import Any, Literal
 
 import orjson
@@ -288,10 +289,23 @@ def msgpack_response(model: str) -> dict[str, Any]:
 def codegen_ready(schemas: dict[str, Any]) -> None:
     """components/schemas made plain for client generators, in place: an optional property's
     default goes into its description (openapi-typescript types a property that has a `default`
-    as always present, in requests too; the service applies every default itself), and the
-    per-property `title`s pydantic adds (which some generators turn into type names) go."""
-    for schema in schemas.values():
+    as always present, in requests too; the service applies every default itself), the
+    per-property `title`s pydantic adds (which some generators turn into type names) go, and a
+    response model's dtype refers to the one DType component (one enum type in a client)."""
+    for name, schema in schemas.items():
         _plain_properties(schema)
+        if name != "DType":
+            _dtype_refs(schema)
+
+
+def _dtype_refs(node: Any) -> None:
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    for child in children:
+        if isinstance(child, dict) and child.get("enum") == list(typing.get_args(DType)):
+            child.clear()
+            child["$ref"] = COMPONENTS + "DType"
+        else:
+            _dtype_refs(child)
 
 
 def _plain_properties(node: Any) -> None:
