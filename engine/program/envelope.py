@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -45,6 +46,15 @@ PROGRAM_SCHEMA = {
 Inputs = Annotated[dict[str, Any], WithJsonSchema(INPUTS_SCHEMA)]
 Program = Annotated[list[Any], WithJsonSchema(PROGRAM_SCHEMA)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+def _integral(value: Any) -> Any:
+    """A float with no fraction as the int it spells (JSON Schema counts 2.0 as an integer);
+    anything else as it is, for the strict int check."""
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
 
 
 class RunOptions(BaseModel):
@@ -194,7 +204,7 @@ class MinimizeRequest(Envelope):
         description="`name` picks the optimizer (default `sgd`); the other keys are its "
         "hyperparameters, Keras' names and defaults",
     )
-    steps: int = Field(ge=1, description="the most updates to apply")
+    steps: Integer = Field(ge=1, description="the most updates to apply")
     stop: StopCriteria | None = None
 
 

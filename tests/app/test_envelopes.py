@@ -196,6 +196,8 @@ class Walk:
             yield Variant(f"{here} a boolean", _with(request, path, True), here, "bad_value")
             if kind == "integer":
                 yield Variant(f"{here} a fraction", _with(request, path, 1.5), here, "bad_value")
+                integral = float(_at(request, path))  # JSON Schema: 2.0 is an integer
+                yield Variant(f"{here} = {integral}", _with(request, path, integral), here)
             for bound, step, inclusive in (("minimum", -1, True), ("maximum", 1, True),
                                            ("exclusiveMinimum", -1, False)):  # fmt: skip
                 if bound in sub:
