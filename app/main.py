@@ -269,6 +269,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         summary="Gradients over HTTP: tf.GradientTape semantics on a NumPy reverse-mode tape.",
         lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,  # operationId: the function's name
         # FastAPI's native OpenTelemetry looks for configured providers on every request;
         # the service's own observability is Prometheus and JSON logs (GRADTAPE_OTEL=true
         # turns FastAPI's back on, for a deployment that configures OpenTelemetry).
@@ -313,6 +314,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             schema.setdefault("components", {}).setdefault("schemas", {}).update(
                 schemas.components()
             )
+            schemas.codegen_ready(schema["components"]["schemas"])
             app.openapi_schema = schema
         return app.openapi_schema
 

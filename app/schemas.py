@@ -1,15 +1,34 @@
-"""Pydantic models of the HTTP envelope (for OpenAPI and typed clients) and the run request body.
+"""Pydantic models of the HTTP responses, the request envelopes' models, and OpenAPI pieces.
 
-The program's statements and the tensors are described by the engine's JSON Schemas
-(`engine.program.schema`); the engine's parser is their single validator. The models here
-only document them: request bodies are parsed with orjson / msgpack, never per element.
+The request envelopes (run, check, minimize and their options) are defined once, in
+`engine.program.envelope`: the engine validates every request with them and the OpenAPI
+document shows them. The program's statements and the tensors are described by the engine's
+JSON Schemas (`engine.program.schema`); the engine's readers are their single validator.
+Request bodies are parsed with orjson / msgpack, never per element.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import builtins
+import typing
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.program.envelope import (
+    SGD,
+    Adagrad,
+    Adam,
+    CheckOptions,
+    CheckRequest,
+    Envelope,
+    MinimizeRequest,
+    RMSprop,
+    RunOptions,
+    RunRequest,
+    StopCriteria,
+)
 
 DType = Literal["float16", "float32", "float64", "int32", "int64", "bool"]
 COMPONENTS = "#/components/schemas/"
@@ -17,44 +36,19 @@ JSON = "application/json"
 MSGPACK = "application/msgpack"
 PROBLEM_JSON = "application/problem+json"
 
-_INPUTS_SCHEMA = {
-    "type": "object",
-    "description": (
-        'name -> tensor (docs/wire-format.md section 2); an input may add `"variable": true`'
-    ),
-    "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-    "additionalProperties": {"x-component": "Input"},
-}
-_PROGRAM_SCHEMA = {
-    "type": "array",
-    "description": "statements, run in order (docs/wire-format.md section 4)",
-    "items": {"x-component": "Statement"},
-}
-
-
-class RunOptions(BaseModel):
-    """How the response encodes tensors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    encoding: Literal["json", "base64"] = Field(
-        default="json",
-        description="`json`: nested lists (`data`); `base64`: raw little-endian bytes (`b64`)",
-    )
-
-
-class RunRequest(BaseModel):
-    """One program with its inputs (docs/wire-format.md section 3)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    inputs: Annotated[dict[str, Any], WithJsonSchema(_INPUTS_SCHEMA)] = Field(default_factory=dict)
-    program: Annotated[list[dict[str, Any]], WithJsonSchema(_PROGRAM_SCHEMA)]
-    outputs: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] | None = Field(
-        default=None,
-        description="names to return; omitted: every top-level variable bound by the program",
-    )
-    options: RunOptions | None = None
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "CheckOptions",
+    "CheckRequest",
+    "Envelope",
+    "MinimizeRequest",
+    "RMSprop",
+    "RunOptions",
+    "RunRequest",
+    "StopCriteria",
+]
 
 
 class OutputTensor(BaseModel):
@@ -97,22 +91,6 @@ class RunResponse(BaseModel):
     stats: RunStats
 
 
-class CheckOptions(BaseModel):
-    """Central-difference settings of POST /v1/check."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    eps: float = Field(default=1e-6, gt=0, description="the step of the central differences")
-    rtol: float = Field(default=1e-5, ge=0, description="relative tolerance")
-    atol: float = Field(default=1e-6, ge=0, description="absolute tolerance")
-
-
-class CheckRequest(RunRequest):
-    """A run request plus the check's settings (docs/wire-format.md section 7)."""
-
-    check: CheckOptions | None = None
-
-
 class CheckResult(BaseModel):
     """One source of one run of a gradient/jacobian statement, analytic beside numeric."""
 
@@ -148,55 +126,6 @@ class CheckResponse(BaseModel):
     stats: CheckStats
 
 
-class Optimizer(BaseModel):
-    """A Keras optimizer: its name and hyperparameters (Keras' names and defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: Literal["sgd", "adam", "rmsprop", "adagrad"] = "sgd"
-    learning_rate: float | None = Field(
-        default=None, ge=0, description="sgd 0.01; adam, rmsprop, adagrad 0.001"
-    )
-    momentum: float | None = Field(default=None, ge=0, description="sgd, rmsprop: 0.0")
-    nesterov: bool | None = Field(default=None, description="sgd: false")
-    beta_1: float | None = Field(default=None, ge=0, description="adam: 0.9")
-    beta_2: float | None = Field(default=None, ge=0, description="adam: 0.999")
-    epsilon: float | None = Field(default=None, ge=0, description="adam, rmsprop, adagrad: 1e-7")
-    rho: float | None = Field(default=None, ge=0, description="rmsprop: 0.9")
-    centered: bool | None = Field(default=None, description="rmsprop: false")
-    initial_accumulator_value: float | None = Field(default=None, ge=0, description="adagrad: 0.1")
-
-
-class StopCriteria(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    grad_norm: float | None = Field(
-        default=None, ge=0, description="stop when the global gradient norm is <= this"
-    )
-    loss_delta: float | None = Field(
-        default=None, ge=0, description="stop when |loss change| between steps is <= this"
-    )
-
-
-class MinimizeRequest(BaseModel):
-    """Gradient descent on the server (docs/wire-format.md section 10)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    inputs: Annotated[dict[str, Any], WithJsonSchema(_INPUTS_SCHEMA)] = Field(default_factory=dict)
-    program: Annotated[list[dict[str, Any]], WithJsonSchema(_PROGRAM_SCHEMA)]
-    loss: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
-        description="the top-level variable holding the scalar loss"
-    )
-    variables: list[str] | None = Field(
-        default=None, description='inputs to train; omitted: every input with "variable": true'
-    )
-    optimizer: Optimizer | None = None
-    steps: int = Field(ge=1, description="the most updates to apply")
-    stop: StopCriteria | None = None
-    options: RunOptions | None = None
-
-
 class MinimizeStats(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -216,13 +145,32 @@ class MinimizeResponse(BaseModel):
     stats: MinimizeStats
 
 
+class MsgpackTensor(BaseModel):
+    """A tensor in a msgpack response: its raw little-endian bytes, C order."""
+
+    dtype: DType
+    shape: list[int]
+    data: builtins.bytes = Field(
+        alias="bytes", description="msgpack bin: the array's little-endian bytes, C order"
+    )
+
+
+class MsgpackRunResponse(BaseModel):
+    """POST /v1/run's response as msgpack (`Accept: application/msgpack`): as the JSON one,
+    with each tensor's data as a bin."""
+
+    outputs: dict[str, MsgpackTensor | None]
+    warnings: list[RunWarning]
+    stats: RunStats
+
+
 class OpInputs(BaseModel):
     min: int
     max: int | None
 
 
 class OpInfo(BaseModel):
-    """One catalog op, as GET /v1/ops publishes it (docs/wire-format.md section 5)."""
+    """One catalog op, as GET /v1/ops publishes it."""
 
     name: str
     aliases: list[str]
@@ -305,7 +253,13 @@ def components() -> dict[str, Any]:
     from engine.program.schema import statement_schemas
 
     found: dict[str, Any] = {}
-    models: tuple[type[BaseModel], ...] = (RunRequest, CheckRequest, MinimizeRequest, Problem)
+    models: tuple[type[BaseModel], ...] = (
+        RunRequest,
+        CheckRequest,
+        MinimizeRequest,
+        MsgpackRunResponse,
+        Problem,
+    )
     for model in (*models, *REQUEST_MODELS):
         schema = model.model_json_schema(ref_template=COMPONENTS + "{model}")
         found.update(_relink(schema.pop("$defs", {})))
@@ -324,10 +278,10 @@ def run_request_body() -> dict[str, Any]:
     ref = {"$ref": COMPONENTS + "RunRequest"}
     return {
         "required": True,
-        "description": "A run request (docs/wire-format.md section 3). As `application/msgpack` it "
-        "has the same structure, and a tensor may also be "
-        '`{"bytes": <bin>, "dtype": D, "shape": S}` (raw little-endian bytes of a C-ordered '
-        "array). Send `Accept: application/msgpack` "
+        "description": "A run request: `inputs` (name -> tensor), the `program` (statements run "
+        "in order), optionally `outputs` and `options`. As `application/msgpack` it has the "
+        'same structure, and a tensor may also be `{"bytes": <bin>, "dtype": D, "shape": S}` '
+        "(raw little-endian bytes of a C-ordered array). Send `Accept: application/msgpack` "
         'for a msgpack response, whose tensors are `{"dtype", "shape", "bytes"}`.',
         "content": {JSON: {"schema": ref, "examples": named}, MSGPACK: {"schema": ref}},
     }
@@ -337,3 +291,61 @@ def json_request_body(model: str, description: str) -> dict[str, Any]:
     """A documented JSON requestBody referring to components/schemas/<model>."""
     ref = {"$ref": COMPONENTS + model}
     return {"required": True, "description": description, "content": {JSON: {"schema": ref}}}
+
+
+def msgpack_response(model: str) -> dict[str, Any]:
+    """An OpenAPI 200 response entry: the msgpack body, components/schemas/<model>."""
+    return {"content": {MSGPACK: {"schema": {"$ref": COMPONENTS + model}}}}
+
+
+# ----- OpenAPI for client generators -----
+def codegen_ready(schemas: dict[str, Any]) -> None:
+    """components/schemas made plain for client generators, in place: an optional property's
+    default goes into its description (openapi-typescript types a property that has a `default`
+    as always present, in requests too; the service applies every default itself), the
+    per-property `title`s pydantic adds (which some generators turn into type names) go, and a
+    response model's dtype refers to the one DType component (one enum type in a client)."""
+    for name, schema in schemas.items():
+        _plain_properties(schema)
+        if name != "DType":
+            _dtype_refs(schema)
+
+
+def _dtype_refs(node: Any) -> None:
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    for child in children:
+        if isinstance(child, dict) and child.get("enum") == list(typing.get_args(DType)):
+            child.clear()
+            child["$ref"] = COMPONENTS + "DType"
+        else:
+            _dtype_refs(child)
+
+
+def _plain_properties(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _plain_properties(item)
+        return
+    if not isinstance(node, dict):
+        return
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        required = set(node.get("required", ()))
+        for name, prop in properties.items():
+            if not isinstance(prop, dict):
+                continue
+            prop.pop("title", None)
+            if name not in required and "default" in prop:
+                default = prop.pop("default")
+                if default is not None:
+                    shown = orjson.dumps(default).decode()
+                    text = prop.get("description")
+                    prop["description"] = (
+                        f"{text} (default: {shown})" if text else f"default: {shown}"
+                    )
+    for key, value in node.items():
+        if key != "properties" or not isinstance(value, dict):
+            _plain_properties(value)
+        else:
+            for prop in value.values():
+                _plain_properties(prop)

@@ -1,4 +1,4 @@
-"""POST /v1/check: a program's gradients beside central differences (wire format section 7)."""
+"""POST /v1/check: a program's gradients beside central differences."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.routes.run import Engine, serve
-from app.schemas import CheckResponse, json_request_body, problem_responses
+from app.schemas import CheckResponse, json_request_body, msgpack_response, problem_responses
 from engine import Limits
 from engine.program.check import check_program
 
@@ -42,7 +42,10 @@ def _lists(value: Any) -> Any:
     "/check",
     response_model=CheckResponse,
     summary="Check gradients against central differences",
-    responses={**problem_responses(400, 401, 413, 422, 503)},
+    responses={
+        200: msgpack_response("CheckResponse"),
+        **problem_responses(400, 401, 413, 422, 503),
+    },
     openapi_extra={
         "requestBody": json_request_body(
             "CheckRequest", 'A run request plus `"check": {"eps", "rtol", "atol"}`.'

@@ -1,4 +1,4 @@
-"""POST /v1/minimize: gradient descent on the server, in one round trip (wire format section 10)."""
+"""POST /v1/minimize: gradient descent on the server, in one round trip."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from app.routes.check import lists_for_msgpack
 from app.routes.run import serve
-from app.schemas import MinimizeResponse, json_request_body, problem_responses
+from app.schemas import MinimizeResponse, json_request_body, msgpack_response, problem_responses
 from engine.program.minimize import minimize as minimize_program
 
 router = APIRouter(tags=["minimize"])
@@ -17,7 +17,10 @@ router = APIRouter(tags=["minimize"])
     "/minimize",
     response_model=MinimizeResponse,
     summary="Minimize a program's loss with a Keras optimizer",
-    responses={**problem_responses(400, 401, 413, 422, 503)},
+    responses={
+        200: msgpack_response("MinimizeResponse"),
+        **problem_responses(400, 401, 413, 422, 503),
+    },
     openapi_extra={
         "requestBody": json_request_body(
             "MinimizeRequest",

@@ -21,7 +21,14 @@ from starlette.responses import Response
 from app import metrics, problems
 from app.headers import first_values
 from app.logging import REQUEST
-from app.schemas import JSON, MSGPACK, RunResponse, problem_responses, run_request_body
+from app.schemas import (
+    JSON,
+    MSGPACK,
+    RunResponse,
+    msgpack_response,
+    problem_responses,
+    run_request_body,
+)
 from app.unpack import ALIGN, Fallback, first_bin_offset, unpack_in_place
 from engine import EngineError, LimitError, Limits
 from engine.program import RunResult, encode_result, run_program
@@ -500,7 +507,7 @@ def _raw_tensor(t: Any) -> dict[str, Any] | None:
     response_model=RunResponse,
     summary="Evaluate a program",
     responses={
-        200: {"content": {MSGPACK: {}}},
+        200: msgpack_response("MsgpackRunResponse"),
         **problem_responses(400, 401, 413, 422, 503),
     },
     openapi_extra={"requestBody": run_request_body()},

@@ -29,19 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ProgramError
 from ..gradcheck import compare
 from ..limits import BUDGET, Budget, Limits
 from ..tape import ACTIVE
 from ..tensor import FLOATING, Tensor
+from .envelope import CheckRequest, validate
 from .interpret import Interpreter, Scope
-from .parse import parse_request
+from .parse import parse_envelope
 from .syntax import GradientStmt, JacobianStmt, Request
 from .trampoline import Step
-from .values import encode, pointer_to
+from .values import encode
 
 Array = np.ndarray
-CHECK_KEYS = ("eps", "rtol", "atol")
 MAX_CHECKED = 64  # elements of one input moved per check (a deterministic sample beyond that)
 
 
@@ -133,31 +132,6 @@ def _run(request: Request, budget: Budget, full: bool) -> _Recorder:
     return interpreter
 
 
-def _options(raw: Any, defaults: dict[str, float]) -> dict[str, float]:
-    if raw is None:
-        return defaults
-    if not isinstance(raw, dict):
-        raise ProgramError("check must be an object", code="bad_value", pointer="/check")
-    out = dict(defaults)
-    for key, value in raw.items():
-        pointer = pointer_to("/check", key)
-        if key not in CHECK_KEYS:
-            raise ProgramError(
-                f"unknown key {key!r} in check (known keys: {', '.join(CHECK_KEYS)})",
-                code="unknown_key",
-                pointer=pointer,
-            )
-        ok = not isinstance(value, bool) and isinstance(value, int | float)
-        if not ok or not math.isfinite(value) or value < 0 or (key == "eps" and value == 0):
-            raise ProgramError(
-                f"{key} must be a finite number, " + ("> 0" if key == "eps" else ">= 0"),
-                code="bad_value",
-                pointer=pointer,
-            )
-        out[key] = float(value)
-    return out
-
-
 def _sample(size: int) -> Array:
     if size <= MAX_CHECKED:
         return np.arange(size)
@@ -181,11 +155,12 @@ def check_program(
     started = time.perf_counter()
     limits = limits or Limits()
     budget = Budget(limits)
-    opts = _options(
-        request.get("check") if isinstance(request, dict) else None,
-        {"eps": eps, "rtol": rtol, "atol": atol},
-    )
-    parsed = parse_request(request, limits, extra=("check",))
+    envelope = validate(CheckRequest, request)
+    given = envelope.check
+    opts = {"eps": eps, "rtol": rtol, "atol": atol}
+    if given is not None:
+        opts.update(given.model_dump(include=given.model_fields_set))
+    parsed = parse_envelope(envelope, limits)
     inputs = {
         n: replace(inp, value=inp.value.astype(np.float64)) if inp.value.dtype in FLOATING else inp
         for n, inp in parsed.inputs.items()

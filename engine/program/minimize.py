@@ -17,32 +17,24 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from ..errors import EngineError, LimitError, OpError, ProgramError
 from ..limits import BUDGET, Budget, Limits
 from ..tape import ACTIVE, Tape
 from ..tensor import FLOATING, Variable
+from .envelope import OPTIMIZER_MODELS, MinimizeRequest, StopCriteria, validate
 from .interpret import Interpreter
-from .parse import parse_request
+from .parse import parse_envelope
 from .syntax import Input, Request
 from .values import encode, pointer_to
 
 Array = np.ndarray
-MINIMIZE_KEYS = ("loss", "variables", "optimizer", "steps", "stop")
-STOP_KEYS = ("grad_norm", "loss_delta")
-
-# name -> hyperparameter -> default (Keras 3's names and defaults).
+# name -> hyperparameter -> default, read off the request's models (envelope.py: Keras 3's names
+# and defaults).
 OPTIMIZERS: dict[str, dict[str, float | bool]] = {
-    "sgd": {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False},
-    "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
-    "rmsprop": {
-        "learning_rate": 0.001,
-        "rho": 0.9,
-        "momentum": 0.0,
-        "epsilon": 1e-7,
-        "centered": False,
-    },
-    "adagrad": {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7},
+    name: {key: field.default for key, field in model.model_fields.items() if key != "name"}
+    for name, model in OPTIMIZER_MODELS.items()
 }
 
 
@@ -117,52 +109,10 @@ UPDATES: dict[str, Callable[[dict[str, Any], dict[str, Array], int, Array, Array
 }
 
 
-def make_optimizer(raw: Any) -> Optimizer:
-    """`{"name": ..., <hyperparameter>: ...}` (or just the name) -> Optimizer, validated."""
-    if raw is None:
-        raw = {"name": "sgd"}
-    if isinstance(raw, str):
-        raw = {"name": raw}
-    if not isinstance(raw, dict):
-        raise ProgramError(
-            "optimizer must be an object with a name", code="bad_value", pointer="/optimizer"
-        )
-    name = raw.get("name", "sgd")
-    if name not in OPTIMIZERS:
-        raise ProgramError(
-            f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}",
-            code="bad_value",
-            pointer="/optimizer/name",
-        )
-    defaults = OPTIMIZERS[name]
-    hyper: dict[str, Any] = dict(defaults)
-    for key, value in raw.items():
-        if key == "name":
-            continue
-        pointer = pointer_to("/optimizer", key)
-        if key not in defaults:
-            raise ProgramError(
-                f"{name} has no hyperparameter {key!r}; it has {', '.join(defaults)}",
-                code="bad_value",
-                pointer=pointer,
-            )
-        if isinstance(defaults[key], bool):
-            if not isinstance(value, bool):
-                raise ProgramError(f"{key} must be a boolean", code="bad_value", pointer=pointer)
-        elif (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not (math.isfinite(value) and value >= 0)
-        ):
-            raise ProgramError(
-                f"{key} must be a finite non-negative number", code="bad_value", pointer=pointer
-            )
-        hyper[key] = value
-    if name == "sgd" and not 0 <= hyper["momentum"] <= 1:  # Keras refuses it too
-        raise ProgramError(
-            "momentum must be in [0, 1]", code="bad_value", pointer="/optimizer/momentum"
-        )
-    return Optimizer(name, hyper)
+def make_optimizer(spec: BaseModel) -> Optimizer:
+    """An optimizer from its validated request model (envelope.Optimizer)."""
+    hyper = spec.model_dump()
+    return Optimizer(hyper.pop("name"), hyper)
 
 
 # ----- the request -----
@@ -179,46 +129,17 @@ class Plan:
     loss_delta: float | None
 
 
-def _number(value: Any, pointer: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ProgramError("must be a non-negative number", code="bad_value", pointer=pointer)
-    return float(value)
-
-
 def parse_minimize(raw: Any, limits: Limits) -> Plan:
-    """Validate the run request and the fields of API section 10, with pointers."""
-    request = parse_request(raw, limits, extra=MINIMIZE_KEYS)
-    if "outputs" in raw:
-        raise ProgramError(
-            "minimize returns the variables; 'outputs' is not used here",
-            code="unknown_key",
-            pointer="/outputs",
-        )
-    for key in ("loss", "steps"):
-        if key not in raw:
-            raise ProgramError(f"minimize needs {key!r}", code="missing_key", pointer=f"/{key}")
-    loss = raw["loss"]
-    if not isinstance(loss, str):
-        raise ProgramError("loss must be a variable name", code="bad_value", pointer="/loss")
-    steps = raw["steps"]
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ProgramError("steps must be a positive integer", code="bad_value", pointer="/steps")
-    if steps > limits.max_iterations:
+    """Validate the request (envelope.MinimizeRequest, then the program and the variables)."""
+    envelope = validate(MinimizeRequest, raw)
+    request = parse_envelope(envelope, limits)
+    if envelope.steps > limits.max_iterations:
         raise LimitError(
-            f"{steps} steps asked for; the limit is {limits.max_iterations}", pointer="/steps"
+            f"{envelope.steps} steps asked for; the limit is {limits.max_iterations}",
+            pointer="/steps",
         )
-    variables = _variables(raw.get("variables"), request)
-    stop = raw.get("stop") or {}
-    if not isinstance(stop, dict):
-        raise ProgramError("stop must be an object", code="bad_value", pointer="/stop")
-    for key in stop:
-        if key not in STOP_KEYS:
-            raise ProgramError(
-                f"unknown stop criterion {key!r}; known: {', '.join(STOP_KEYS)}",
-                code="unknown_key",
-                pointer=pointer_to("/stop", key),
-            )
-    given = {k: _number(v, f"/stop/{k}") for k, v in stop.items() if v is not None}
+    variables = _variables(envelope.variables, request)
+    stop = envelope.stop or StopCriteria()
     # Every variable becomes a tf.Variable: the step's tape watches it when an op reads it.
     inputs = {
         name: replace(inp, variable=True) if name in variables else inp
@@ -226,16 +147,16 @@ def parse_minimize(raw: Any, limits: Limits) -> Plan:
     }
     return Plan(
         replace(request, inputs=inputs),
-        loss,
+        envelope.loss,
         variables,
-        make_optimizer(raw.get("optimizer")),
-        steps,
-        given.get("grad_norm"),
-        given.get("loss_delta"),
+        make_optimizer(envelope.optimizer),
+        envelope.steps,
+        stop.grad_norm,
+        stop.loss_delta,
     )
 
 
-def _variables(raw: Any, request: Request) -> tuple[str, ...]:
+def _variables(raw: list[str] | None, request: Request) -> tuple[str, ...]:
     inputs = request.inputs
     if raw is None:
         names = tuple(n for n, inp in inputs.items() if inp.variable)
@@ -246,12 +167,6 @@ def _variables(raw: Any, request: Request) -> tuple[str, ...]:
                 pointer="/variables",
             )
     else:
-        if not isinstance(raw, list) or not raw:
-            raise ProgramError(
-                "variables must be a non-empty list of input names",
-                code="bad_value",
-                pointer="/variables",
-            )
         names = tuple(raw)
     for i, name in enumerate(names):
         pointer = f"/variables/{i}" if raw is not None else pointer_to("/inputs", name)

@@ -16,6 +16,7 @@ from ..errors import EngineError, LimitError, ProgramError
 from ..limits import Limits
 from ..registry import ALIASES, OPS, lookup_op
 from ..tensor import Tensor
+from .envelope import Envelope, RunRequest, validate
 from .syntax import (
     ARGS,
     ATTRS,
@@ -55,47 +56,54 @@ from .syntax import (
     quoted,
 )
 from .trampoline import Step, drive
-from .values import ENCODINGS, decode, decode_input, pointer_to
-
-REQUEST_KEYS = ("inputs", "program", "outputs", "options")
-OPTION_KEYS = ("encoding",)
+from .values import decode, decode_input, pointer_to
 
 
 def parse_request(
     request: Any,
     limits: Limits | None = None,
     *,
-    extra: Collection[str] = (),
     program_key: Hashable | None = None,
     functions: Any = None,
 ) -> Request:
     """Validate a whole run request (inputs, program, outputs, options) and type its program.
 
-    `extra` names top-level keys that the caller handles itself (e.g. `check` for /v1/check);
-    any other unknown key is an `unknown_key` error. `program_key`, when given, stands for the
-    program (the caller's serialization of it, say): a program parsed before under the same key
-    and limits is taken from PROGRAMS instead of being parsed again. `functions`: the stored
-    functions (engine.functions.Repository) a `call` may name besides the program's own defs.
+    The envelope is checked by its model (envelope.RunRequest); the inputs' tensors and the
+    statements by this module's readers. `program_key`: see parse_envelope. `functions`: the
+    stored functions (engine.functions.Repository) a `call` may name besides the program's own
+    defs.
     """
+    return parse_envelope(
+        validate(RunRequest, request), limits, program_key=program_key, functions=functions
+    )
+
+
+def parse_envelope(
+    envelope: Envelope,
+    limits: Limits | None = None,
+    *,
+    program_key: Hashable | None = None,
+    functions: Any = None,
+) -> Request:
+    """A validated envelope's inputs and program, typed. `program_key`, when given, stands for
+    the program (the caller's serialization of it, say): a program parsed before under the same
+    key and limits is taken from PROGRAMS instead of being parsed again."""
     limits = limits or Limits()
-    if not isinstance(request, dict):
-        raise ProgramError("the request must be a JSON object", code="bad_request", pointer="")
-    _reject_unknown(request, "", (*REQUEST_KEYS, *extra), "the request")
-    if "program" not in request:
-        raise ProgramError("the request needs a 'program'", code="missing_key", pointer="/program")
     key = None if program_key is None else (program_key, limits)
     parsed = None if key is None else PROGRAMS.get(key)
     if parsed is None:
-        parsed = _program(request["program"], limits, functions)
+        parsed = _program(envelope.program, limits, functions)
         if key is not None:
             PROGRAMS.put(key, parsed)
     program, defs, statements = parsed
+    outputs = envelope.outputs if isinstance(envelope, RunRequest) else None
+    options = envelope.options
     return Request(
-        inputs=_inputs(request.get("inputs", {})),
+        inputs=_inputs(envelope.inputs),
         program=program,
         functions=defs,
-        outputs=_outputs(request.get("outputs"), limits),
-        encoding=_encoding(request.get("options")),
+        outputs=_outputs(outputs, limits),
+        encoding="json" if options is None else options.encoding,
         statements=statements,
         library=functions,
     )
@@ -149,9 +157,7 @@ def _reject_unknown(obj: dict[str, Any], pointer: str, known: Collection[str], w
             )
 
 
-def _inputs(raw: Any) -> dict[str, Input]:
-    if not isinstance(raw, dict):
-        raise ProgramError("inputs must be an object", code="bad_value", pointer="/inputs")
+def _inputs(raw: dict[str, Any]) -> dict[str, Input]:
     out: dict[str, Input] = {}
     for name, value in raw.items():
         pointer = pointer_to("/inputs", name)
@@ -161,34 +167,15 @@ def _inputs(raw: Any) -> dict[str, Input]:
     return out
 
 
-def _outputs(raw: Any, limits: Limits) -> tuple[str, ...] | None:
-    if raw is None:
+def _outputs(names: list[str] | None, limits: Limits) -> tuple[str, ...] | None:
+    if names is None:
         return None
-    if not isinstance(raw, list):
-        raise ProgramError("outputs must be a list of names", code="bad_value", pointer="/outputs")
-    if len(raw) > limits.max_outputs:
+    if len(names) > limits.max_outputs:
         raise LimitError(
-            f"{len(raw)} outputs requested; the limit is {limits.max_outputs}", pointer="/outputs"
+            f"{len(names)} outputs requested; the limit is {limits.max_outputs}",
+            pointer="/outputs",
         )
-    for i, name in enumerate(raw):
-        check_name(name, f"/outputs/{i}")
-    return tuple(raw)
-
-
-def _encoding(raw: Any) -> str:
-    if raw is None:
-        return "json"
-    if not isinstance(raw, dict):
-        raise ProgramError("options must be an object", code="bad_value", pointer="/options")
-    _reject_unknown(raw, "/options", OPTION_KEYS, "options")
-    encoding = raw.get("encoding", "json")
-    if encoding not in ENCODINGS:
-        raise ProgramError(
-            f"encoding must be one of {', '.join(ENCODINGS)}",
-            code="bad_value",
-            pointer="/options/encoding",
-        )
-    return str(encoding)
+    return tuple(names)
 
 
 def check_name(name: Any, pointer: str) -> str:

@@ -48,12 +48,16 @@ def field_type_schemas(ref_prefix: str = REF_PREFIX) -> dict[str, dict[str, Any]
         NAMES: names,
         NAME_OR_NAMES: {"anyOf": [name, names]},
         ARGS: {"type": "array", "items": {"anyOf": [name, {"$ref": f"{ref_prefix}Tensor"}]}},
-        ATTRS: {"type": "object", "description": "the op's attrs (GET /v1/ops gives their schema)"},
+        ATTRS: {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "the op's attrs (GET /v1/ops gives their schema)",
+        },
         BLOCK: {"type": "array", "items": {"$ref": f"{ref_prefix}Statement"}},
         BOOL: {"type": "boolean"},
         COUNT: {"type": "integer", "minimum": 0},
         RANGE: {"anyOf": [bound, {"type": "array", "items": bound, "minItems": 2, "maxItems": 3}]},
-        UNCONNECTED: {"enum": ["none", "zero"]},
+        UNCONNECTED: {"type": "string", "enum": ["none", "zero"]},
         TAPE_OR_NULL: {"anyOf": [name, {"type": "null"}]},
     }
 
@@ -81,21 +85,29 @@ def kind_schema(kind: Kind, ref_prefix: str = REF_PREFIX) -> dict[str, Any]:
 
 
 def tensor_schemas(ref_prefix: str = REF_PREFIX) -> dict[str, dict[str, Any]]:
-    """`Tensor` (the three wire forms of API section 2), its nested `TensorData`, and `Input`."""
+    """`Tensor` (the three wire forms), `TensorData`, `TensorScalar`, `DType` and `Input`.
+
+    Nested lists are described without recursion (an array of any depth holding scalars), so
+    that client generators, which choke on self-referencing schemas, accept them; the readers
+    in values.py check the nesting and the scalars.
+    """
     data_ref = {"$ref": f"{ref_prefix}TensorData"}
-    dtype = {"enum": [*DTYPES, *DTYPE_ALIASES]}
+    dtype = {"$ref": f"{ref_prefix}DType"}
     shape = {"type": "array", "items": {"type": "integer", "minimum": 0}}
+    aliases = ", ".join(f"`{alias}` for `{name}`" for alias, name in DTYPE_ALIASES.items())
 
     def objects(extra: dict[str, Any]) -> list[dict[str, Any]]:
         return [
             {
                 "type": "object",
+                "title": "DataTensor" + ("Input" if extra else ""),
                 "properties": {"data": data_ref, "dtype": dtype, "shape": shape, **extra},
                 "required": ["data"],
                 "additionalProperties": False,
             },
             {
                 "type": "object",
+                "title": "Base64Tensor" + ("Input" if extra else ""),
                 "properties": {
                     "b64": {
                         "type": "string",
@@ -111,7 +123,12 @@ def tensor_schemas(ref_prefix: str = REF_PREFIX) -> dict[str, dict[str, Any]]:
             },
         ]
 
-    bare = [{"type": "number"}, {"type": "boolean"}, {"type": "array", "items": data_ref}]
+    nested = {
+        "type": "array",
+        "items": {},
+        "description": "nested lists of scalars (any depth, rectangular)",
+    }
+    bare = [{"type": "number"}, {"type": "boolean"}, nested]
     variable = {
         "variable": {
             "type": "boolean",
@@ -120,28 +137,36 @@ def tensor_schemas(ref_prefix: str = REF_PREFIX) -> dict[str, dict[str, Any]]:
         }
     }
     return {
-        "TensorData": {
-            "description": "a number, a boolean, a non-finite string, or a nested list of them",
+        "DType": {
+            "type": "string",
+            "enum": list(DTYPES),
+            "description": f"an element type; also accepted: {aliases}",
+        },
+        "TensorScalar": {
+            "description": "a number, a boolean, or a non-finite value as a string",
             "anyOf": [
                 {"type": "number"},
                 {"type": "boolean"},
-                {"enum": list(NON_FINITE)},
-                {"type": "array", "items": data_ref},
+                {"type": "string", "enum": list(NON_FINITE)},
             ],
+        },
+        "TensorData": {
+            "description": "a scalar (TensorScalar), or nested lists of scalars (any depth)",
+            "anyOf": [{"$ref": f"{ref_prefix}TensorScalar"}, nested],
         },
         "Tensor": {
             "description": "a bare value or nested list, a data object, or a base64 object",
-            "oneOf": [*bare, *objects({})],
+            "anyOf": [*bare, *objects({})],
         },
         "Input": {
             "description": "a tensor; its object forms may add `variable`",
-            "oneOf": [*bare, *objects(variable)],
+            "anyOf": [*bare, *objects(variable)],
         },
     }
 
 
 def statement_schemas(ref_prefix: str = REF_PREFIX) -> dict[str, dict[str, Any]]:
-    """JSON Schemas per statement kind, `Statement` (oneOf them), `Tensor`, `TensorData`, `Input`.
+    """JSON Schemas per statement kind, `Statement` (oneOf them), and the tensor schemas.
 
     References point at `ref_prefix + name` (OpenAPI components by default).
     """

@@ -10,7 +10,8 @@ import pytest
 from engine import EngineError, Limits, Tensor, lookup_op
 from engine.errors import ProgramError
 from engine.program import parse_request, run_program
-from engine.program.parse import READERS
+from engine.program.envelope import CheckRequest, validate
+from engine.program.parse import READERS, parse_envelope
 from engine.program.schema import example_requests, field_type_schemas, statement_schemas
 from engine.program.syntax import (
     BLOCK,
@@ -116,7 +117,8 @@ def test_request_level_fields() -> None:
     )
     assert req.inputs["w"].variable and req.inputs["w"].pointer == "/inputs/w"
     assert req.outputs == ("w",) and req.encoding == "base64"
-    assert parse_request({"program": [], "check": {}}, extra=("check",)).program == ()
+    check = validate(CheckRequest, {"program": [], "check": {}})  # a check request's envelope
+    assert parse_envelope(check).program == ()
 
 
 def test_functions_may_be_called_before_their_definition() -> None:
