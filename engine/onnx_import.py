@@ -338,7 +338,8 @@ def _refuse_before_allocating(model: Any, limits: Limits) -> None:
         if size > limits.max_elements_per_tensor:
             raise LimitError(
                 f"initializer {t.name!r} declares {size} elements; the limit per tensor is "
-                f"{limits.max_elements_per_tensor}"
+                f"{limits.max_elements_per_tensor}",
+                pointer="",
             )
 
 

@@ -241,6 +241,39 @@ def put(name: str = "hostile") -> dict[str, Any]:
     return {"path": f"/v1/functions/{name}", "method": "PUT"}
 
 
+ONNX_PUT: dict[str, Any] = {**put("hostile_onnx"), "headers": {"Content-Type": "application/onnx"}}
+
+
+def onnx_model(
+    *, external: bool = False, domain: str = "", cycle: bool = False, declared: int = 0
+) -> bytes:
+    """A tiny model (y = x + w), made hostile one way: weights stored outside it, an op of
+    another domain, a graph cycle, or a weight that declares `declared` elements and holds none."""
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.DOUBLE, [3], [1.0, 2.0, 3.0])
+    if external:
+        w.ClearField("double_data")
+        w.data_location = TensorProto.EXTERNAL
+        entry = w.external_data.add()
+        entry.key, entry.value = "location", "/etc/passwd"
+    if declared:
+        w = TensorProto(name="w", data_type=TensorProto.DOUBLE, dims=[declared])
+    size = declared or 3
+    nodes = [helper.make_node("Add", ["x", "w"], ["y"], domain=domain)]
+    if cycle:
+        nodes = [helper.make_node("Add", ["x", "z"], ["y"]), helper.make_node("Relu", ["y"], ["z"])]
+    graph = helper.make_graph(
+        nodes,
+        "hostile",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [size])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [size])],
+        [w],
+    )
+    opsets = [helper.make_opsetid("", 18)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    return helper.make_model(graph, opset_imports=opsets).SerializeToString()
+
+
 # ----- the catalog -----
 CASES: list[Hostile] = [
     # ----- the body is not JSON (400) -----
@@ -1579,6 +1612,35 @@ CASES: list[Hostile] = [
     Hostile("body_100mb_content_length", big_body(HUNDRED_MB), 413, "body_too_large", bomb=True),
     Hostile(
         "body_100mb_chunked", big_body(HUNDRED_MB), 413, "body_too_large", chunked=True, bomb=True
+    ),
+    # ----- ONNX models put as functions (application/onnx): each refused before it allocates -----
+    Hostile("onnx_random_bytes", bytes(range(256)) * 8, 422, "bad_onnx", "", **ONNX_PUT),
+    Hostile("onnx_empty", b"", 422, "bad_onnx", "", **ONNX_PUT),
+    Hostile("onnx_truncated", lambda: onnx_model()[:60], 422, "bad_onnx", "", **ONNX_PUT),
+    Hostile(
+        "onnx_external_data",
+        lambda: onnx_model(external=True),
+        422,
+        "onnx_external_data",
+        "",
+        **ONNX_PUT,
+    ),
+    Hostile(
+        "onnx_unknown_domain",
+        lambda: onnx_model(domain="com.example"),
+        422,
+        "unsupported_onnx_op",
+        "",
+        **ONNX_PUT,
+    ),
+    Hostile("onnx_graph_cycle", lambda: onnx_model(cycle=True), 422, "bad_onnx", "", **ONNX_PUT),
+    Hostile(
+        "onnx_declares_1e9_elements",
+        lambda: onnx_model(declared=10**9),
+        422,
+        "limit_exceeded",
+        "",
+        **ONNX_PUT,
     ),
 ]
 
