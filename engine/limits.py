@@ -65,6 +65,16 @@ class Budget:
         if time.monotonic() > self.deadline:
             self.check_time()
 
+    def charge(self, name: str, elements: int) -> None:
+        """Count one op application that will create `elements` elements: below
+        next_check_ops and within safe_elements no limit is near and no look at the clock is
+        due, so the count is all there is to do; else before_op checks every limit."""
+        ops = self.ops + 1
+        if ops < self.next_check_ops and self.live + elements <= self.safe_elements:
+            self.ops = ops
+        else:
+            self.before_op(name, elements)
+
     def before_op(self, name: str, elements: int) -> None:
         """Count one op application that will create `elements` elements; refuse it if too big."""
         self.ops += 1

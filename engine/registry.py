@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import operator
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -253,7 +252,29 @@ class Op:
         return self.vjp is not None
 
     def __call__(self, *args: Any, **attrs: Any) -> Any:
-        n = len(args)
+        """Lift the arguments to tensors, charge the request's budget, run the forward, record
+        the application on the open tapes and push it through the open accumulators."""
+        self.check_call(len(args), attrs)
+        inputs = args if all(a.__class__ is Tensor for a in args) else _lift(args)
+        values = tuple([x.value for x in inputs])
+        budget = BUDGET.get()
+        if budget is not None:
+            budget.charge(self.name, self.out_elements(inputs, attrs))
+        try:
+            value = self.forward(*values, **attrs)
+        except Exception as exc:  # NumPy's refusals: shapes, dtypes, indices, singular matrices
+            raise numpy_error(self.name, exc, values) from exc
+        out = tuple(Tensor(v) for v in value) if self.multi else Tensor(value)
+        tapes = ACTIVE.get()
+        if tapes:
+            record(tapes, self, inputs, attrs, out)
+        accumulators = ACCUMULATORS.get()
+        if accumulators:
+            push(accumulators, self, inputs, attrs, out)
+        return out
+
+    def check_call(self, n: int, attrs: dict[str, Any]) -> None:
+        """The arity and the attrs' names (their values are the forward's to check)."""
         if not self.min_inputs <= n <= self.input_limit:
             raise OpError(
                 f"{self.name} takes {self.arity_text()} inputs, got {n}", code="bad_arity"
@@ -261,66 +282,6 @@ class Op:
         if attrs and not attrs.keys() <= self.attrs.keys():
             unknown = sorted(attrs.keys() - self.attrs.keys())
             raise OpError(f"{self.name} has no attr {', '.join(unknown)}", code="bad_attrs")
-        # The common shapes of a call (one or two tensors) are unpacked without a loop.
-        if n == 1:
-            x = args[0]
-            inputs: tuple[Tensor, ...] = args if isinstance(x, Tensor) else _lift(args)
-            values: tuple[Any, ...] = (inputs[0].value,)
-        elif n == 2:
-            x, y = args
-            inputs = args if isinstance(x, Tensor) and isinstance(y, Tensor) else _lift(args)
-            values = (inputs[0].value, inputs[1].value)
-        else:
-            inputs = args
-            for a in args:
-                if not isinstance(a, Tensor):  # Python scalars, lists, arrays
-                    inputs = _lift(args)
-                    break
-            values = tuple(map(_VALUE, inputs))
-        budget = BUDGET.get()
-        if budget is not None:
-            if self.size is None and (n == 1 or (n == 2 and values[0].shape == values[1].shape)):
-                elements = values[0].size  # the common case, inline
-            else:
-                elements = self.out_elements(inputs, attrs)
-            ops = budget.ops + 1
-            if ops < budget.next_check_ops and budget.live + elements <= budget.safe_elements:
-                budget.ops = ops  # within every limit, no look at the clock due: before_op's pass
-            else:
-                budget.before_op(self.name, elements)
-        try:
-            value = self.forward(*values, **attrs) if attrs else self.forward(*values)
-        except Exception as exc:  # NumPy's refusals: shapes, dtypes, indices, singular matrices
-            raise numpy_error(self.name, exc, values) from exc
-        out = tuple(Tensor(v) for v in value) if self.multi else Tensor(value)
-        tapes = ACTIVE.get()
-        if tapes:
-            tape = tapes[0]
-            if self.recordable and tape.recording and len(tapes) == 1:
-                # One recording tape, a differentiable op: record() inlined, when no input
-                # is a variable (which the tape may have to watch first).
-                tracked = tape._tracked
-                hit: bool | None = False
-                for x in inputs:
-                    if x.__class__ is not Tensor:
-                        hit = None
-                        break
-                    if id(x) in tracked:
-                        hit = True
-                if hit:
-                    tape._nodes.append((self, inputs, attrs, out))
-                    tracked[id(out)] = out  # type: ignore[assignment]  # recordable: one output
-                    tape.elements += value.size
-                else:
-                    record(tapes, self, inputs, attrs, out)
-            else:
-                record(tapes, self, inputs, attrs, out)
-            accumulators = ACCUMULATORS.get()
-            if accumulators:
-                push(accumulators, self, inputs, attrs, out)
-        elif ACCUMULATORS.get():
-            push(ACCUMULATORS.get(), self, inputs, attrs, out)
-        return out
 
     def out_elements(self, inputs: tuple[Tensor, ...], attrs: dict[str, Any]) -> int:
         """Elements this application will create, computed before NumPy allocates anything:
@@ -397,9 +358,6 @@ class Op:
             "conventions": dict(self.conventions),
             "doc": self.doc,
         }
-
-
-_VALUE = operator.attrgetter("value")
 
 
 def _lift(args: tuple[Any, ...]) -> tuple[Tensor, ...]:

@@ -47,6 +47,18 @@ def record(
     tapes: tuple[Tape, ...], op: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Any
 ) -> None:
     """Put one op application on every open tape that tracks one of its inputs."""
+    if len(tapes) == 1 and op.recordable:  # the common case: one tape, one output, no variable
+        tape = tapes[0]
+        tracked = tape._tracked
+        if (
+            tape.recording
+            and all(x.__class__ is Tensor for x in inputs)
+            and any(id(x) in tracked for x in inputs)
+        ):
+            tape._nodes.append((op, inputs, attrs, out))
+            tracked[id(out)] = out
+            tape.elements += out.value.size
+            return
     for tape in tapes:
         tracked = tape._tracked
         hit = False
