@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import operator
 import weakref
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -12,14 +11,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import OpError, TapeError
-from .limits import BUDGET
+from .limits import BUDGET, Budget
 from .tensor import FLOATING, Tensor, Variable, as_tensor
 
 if TYPE_CHECKING:
     from .forward import ForwardAccumulator
     from .registry import Op
 
-_VALUE = operator.attrgetter("value")
+# One tape entry: the op, its inputs, its attrs, its output (a tuple for a multi-output op).
+Node = tuple["Op", tuple[Tensor, ...], dict[str, Any], Any]
 _UNSET: Any = object()
 
 # The forward accumulators (engine.forward) whose context is open, outermost first.
@@ -106,7 +106,7 @@ class Tape:
         self.consumed_in_context = False
 
     def _reset_state(self) -> None:
-        self._nodes: list[tuple[Op, tuple[Tensor, ...], dict[str, Any], Any]] = []
+        self._nodes: list[Node] = []
         self._tracked: dict[int, Tensor] = {}
         self._cut: dict[int, Tensor] = {}
         self._cut_edges: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
@@ -283,14 +283,38 @@ class Tape:
         reach: Any = _UNSET,
     ) -> dict[int, Any]:
         """Cotangents by id, from the tape entries a gradient by `sources` can need (see
-        _reach; a caller running several passes by the same sources gives it once). When an
-        open tape or accumulator may see the pass (a higher-order gradient), every VJP runs in
-        catalog ops and the cotangents are Tensors. Otherwise they are NumPy values and each
-        op's raw VJP runs where it has one: no Tensor, dispatch or recording per VJP op, as
-        nothing could record them."""
+        _reach; a caller running several passes by the same sources gives it once). The mode is
+        chosen once: when an open tape or accumulator may see the pass (a higher-order
+        gradient), the recorded pass; else the raw pass."""
         recorded = bool(ACTIVE.get() or ACCUMULATORS.get())
+        grads = self._seeds(targets, seeds, recorded)
+        if not grads:
+            return grads
+        targets_ids = set(grads)  # only tracked tensors and targets can be asked for
+        tracked: Container[int] = self._tracked  # ids that may take a cotangent
+        nodes = self._nodes
+        if reach is _UNSET:
+            reach = self._reach(sources, nodes)
+        if reach is not None:  # some watched tensor is not a source: entries can be left out
+            tracked, nodes = reach
+        elif recorded and self.recording:  # a persistent tape asked inside its own context
+            nodes = nodes[:]  # records the VJP ops on itself: not on this pass's list
         if recorded:
-            from . import ops
+            _recorded_pass(grads, nodes, tracked, targets_ids)
+        else:
+            budget = BUDGET.get()  # a raw VJP's arrays are no larger than its op's own
+            if budget is not None:
+                budget.before_backward(len(nodes), self.elements)
+            _raw_pass(grads, nodes, tracked, targets_ids, budget)
+        return grads
+
+    def _seeds(
+        self, targets: list[Tensor], seeds: list[Tensor | None] | None, recorded: bool
+    ) -> dict[int, Any]:
+        """Each floating target's seed (ones, or its output gradient in its dtype), as a Tensor
+        for the recorded pass or a NumPy value for the raw one."""
+        from . import ops
+
         grads: dict[int, Any] = {}
         for i, t in enumerate(targets):
             if t.dtype not in FLOATING:
@@ -310,99 +334,6 @@ class Tape:
             else:
                 seed = s.value if s.dtype == t.dtype else np.asarray(s.value).astype(t.dtype)
             _accumulate(grads, id(t), seed)
-        if not grads:
-            return grads
-        tracked: Container[int] = self._tracked  # ids that may take a cotangent
-        nodes = self._nodes
-        if reach is _UNSET:
-            reach = self._reach(sources, nodes)
-        if reach is not None:  # some watched tensor is not a source: entries can be left out
-            tracked, nodes = reach
-        elif recorded and self.recording:  # a persistent tape asked inside its own context
-            nodes = nodes[:]  # records the VJP ops on itself: not on this pass's list
-        budget = None if recorded else BUDGET.get()  # recorded VJP ops count themselves
-        if budget is not None:  # a raw VJP's arrays are no larger than its op's own
-            budget.before_backward(len(nodes), self.elements)
-        targets_ids = set(grads)  # only tracked tensors and targets can be asked for
-        k = 0  # raw VJPs run, for a look at the clock every 256
-        for op, inputs, attrs, out in reversed(nodes):
-            raw = None if recorded else op.raw_vjp  # never set on a multi-output op
-            if raw is not None:
-                g = grads.get(id(out))
-                if g is None:
-                    continue
-                if budget is not None:
-                    k += 1
-                    if not k & 0xFF:
-                        budget.check_time()
-                n = len(inputs)
-                if n == 1:  # the common shapes, without a loop
-                    x = inputs[0]
-                    gx = (
-                        raw(g, out.value, x.value, **attrs) if attrs else raw(g, out.value, x.value)
-                    )[0]
-                    if gx is not None:
-                        _add_gradient(grads, x, gx, tracked, targets_ids)
-                    continue
-                if n == 2:
-                    x, y = inputs
-                    if op.raw_needs:
-                        gx, gy = raw(
-                            g,
-                            out.value,
-                            x.value,
-                            y.value,
-                            needs=(id(x) in tracked, id(y) in tracked),
-                            **attrs,
-                        )
-                    else:
-                        gx, gy = (
-                            raw(g, out.value, x.value, y.value, **attrs)
-                            if attrs
-                            else raw(g, out.value, x.value, y.value)
-                        )
-                    if gx is not None:
-                        _add_gradient(grads, x, gx, tracked, targets_ids)
-                    if gy is not None:
-                        _add_gradient(grads, y, gy, tracked, targets_ids)
-                    continue
-                values = tuple(map(_VALUE, inputs))
-                if op.raw_needs:
-                    gin = raw(
-                        g,
-                        out.value,
-                        *values,
-                        needs=tuple([id(x) in tracked for x in inputs]),
-                        **attrs,
-                    )
-                else:
-                    gin = raw(g, out.value, *values, **attrs)
-            else:
-                if op.multi:
-                    gs = [grads.get(id(o)) for o in out]
-                    if all(g is None for g in gs):
-                        continue
-                    g = tuple(
-                        (ops.zeros_like(o) if recorded else np.zeros_like(o.value))
-                        if g is None
-                        else g
-                        for g, o in zip(gs, out, strict=True)
-                    )
-                else:
-                    g = grads.get(id(out))
-                    if g is None:
-                        continue
-                if recorded:
-                    gin = _vjp(op, g, out, inputs, attrs, tracked)
-                else:
-                    gt = tuple(map(Tensor, g)) if op.multi else Tensor(g)
-                    gin = [
-                        None if gx is None else gx.value
-                        for gx in _vjp(op, gt, out, inputs, attrs, tracked)
-                    ]
-            for x, gx in zip(inputs, gin, strict=True):  # an arity slip in a VJP fails loudly
-                if gx is not None:
-                    _add_gradient(grads, x, gx, tracked, targets_ids)
         return grads
 
     def _collect(
@@ -515,6 +446,79 @@ class Tape:
 
 
 GradientTape = Tape
+
+
+def _recorded_pass(
+    grads: dict[int, Any], nodes: Sequence[Node], tracked: Container[int], targets: set[int]
+) -> None:
+    """Every VJP in catalog ops, cotangents as Tensors: an open tape or accumulator records the
+    pass, so it can be differentiated again."""
+    from . import ops
+
+    for op, inputs, attrs, out in reversed(nodes):
+        g = _cotangent(grads, op, out, ops.zeros_like)
+        if g is None:
+            continue
+        for x, gx in zip(inputs, _vjp(op, g, out, inputs, attrs, tracked), strict=True):
+            if gx is not None:  # an arity slip in a VJP fails loudly (strict)
+                _add_gradient(grads, x, gx, tracked, targets)
+
+
+def _raw_pass(
+    grads: dict[int, Any],
+    nodes: Sequence[Node],
+    tracked: Container[int],
+    targets: set[int],
+    budget: Budget | None,
+) -> None:
+    """Cotangents as NumPy values, each op's raw VJP where it has one: no Tensor, dispatch or
+    recording per VJP op, as nothing could record them."""
+    k = 0  # VJPs run, for a look at the clock every 256
+    for op, inputs, attrs, out in reversed(nodes):
+        g = _cotangent(grads, op, out, _zeros_value)
+        if g is None:
+            continue
+        k += 1
+        if budget is not None and not k & 0xFF:
+            budget.check_time()
+        for x, gx in zip(inputs, _raw_vjp(op, g, out, inputs, attrs, tracked), strict=True):
+            if gx is not None:
+                _add_gradient(grads, x, gx, tracked, targets)
+
+
+def _cotangent(grads: dict[int, Any], op: Op, out: Any, zeros: Callable[[Tensor], Any]) -> Any:
+    """The cotangent of an entry's output (of each output, zeros where none came), or None."""
+    if not op.multi:
+        return grads.get(id(out))
+    gs = [grads.get(id(o)) for o in out]
+    if all(g is None for g in gs):
+        return None
+    return tuple(zeros(o) if g is None else g for g, o in zip(gs, out, strict=True))
+
+
+def _zeros_value(t: Tensor) -> Any:
+    return np.zeros_like(t.value)
+
+
+def _raw_vjp(
+    op: Op,
+    g: Any,
+    out: Any,
+    inputs: tuple[Tensor, ...],
+    attrs: dict[str, Any],
+    tracked: Container[int],
+) -> Sequence[Any]:
+    """The op's VJP on NumPy values: its raw rule, or else its catalog-op VJP on Tensors."""
+    raw = op.raw_vjp  # never set on a multi-output op
+    if raw is None:
+        gt = tuple(map(Tensor, g)) if op.multi else Tensor(g)
+        grads = _vjp(op, gt, out, inputs, attrs, tracked)
+        return [None if gx is None else gx.value for gx in grads]
+    values = [x.value for x in inputs]
+    if op.raw_needs:
+        needs = tuple([id(x) in tracked for x in inputs])
+        return raw(g, out.value, *values, needs=needs, **attrs)
+    return raw(g, out.value, *values, **attrs)
 
 
 def _vjp(
