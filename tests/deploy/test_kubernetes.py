@@ -163,7 +163,7 @@ def test_example_overlay_ships_the_repository_functions() -> None:
     if KUBECTL is None:
         pytest.skip("kubectl not installed")
     (configmap,) = [o for o in _render("example") if o["kind"] == "ConfigMap"]
-    assert "tutorial.json" in configmap["data"]
+    assert "persistent_tape.json" in configmap["data"]
 
 
 def test_api_key_from_a_secret(rendered: dict[str, dict[str, Any]]) -> None:
