@@ -1,11 +1,10 @@
 """Service benchmark: the HTTP service against a floor on the same stack, in the same run.
 
-It starts the service (uvicorn, `app.main:app`, uvloop + httptools, one worker; a second
-instance with two workers for the scale case) and the floor (`bench/floor_app.py`, a minimal
-FastAPI app that parses the same body and returns it) with the same uvicorn settings, then
-loads them from a second process on loopback: `wrk` with a Lua script for the POST body when it
-is installed, else a few processes of bounded async httpx clients. Every run is bounded in time
-and in connections. The cases, with their targets:
+It starts the service (uvicorn, `app.main:app`, uvloop + httptools, one worker) and the floor
+(`bench/floor_app.py`, a minimal FastAPI app that parses the same body and returns it) with
+the same uvicorn settings, then loads them from a second process on loopback: `wrk` with a Lua
+script for the POST body when it is installed, else a few processes of bounded async httpx
+clients. Every run is bounded in time and in connections. The cases, with their targets:
 
   tiny    the persistent-tape program of wire format section 8 vs an orjson echo of its body:
           throughput >= 0.7x the floor's, p99 < 2x
@@ -20,14 +19,16 @@ and in connections. The cases, with their targets:
   binary  the same over msgpack (raw bytes) vs a raw-bytes echo of that body: within 1.5x
   loop    a 10,000-iteration `for` of small ops, one request at a time, vs the same
           computation with the engine's Python API in this process: at most 1.3x
-  scale   an MLP gradient program on 2 workers vs 1 worker: throughput >= 1.7x
+
+Beside each throughput case, the server's CPU time per request (microseconds, from the
+process's own CPU time over the load run, divided by the requests it answered), against the
+floor's: unlike a comparison of worker counts on these 2-core machines shared with the load
+generator, it does not depend on how many cores there are.
 
 Each measurement is repeated; the table shows the median of the repeats and, in brackets, the
 min and max (machine noise). The baseline column is the floor app, except for loop (the engine
-in this process) and scale (the one-worker service). Notes give the whole machine's busy cores
-during the runs: the machine may be shared. BLAS threads are pinned to 1 in every server, so
-that workers, not BLAS, provide the parallelism. The scale case runs twice: with keep-alive
-connections (the kernel may hand all of them to one worker) and with `Connection: close`.
+in this process). Notes give the whole machine's busy cores during the runs: the machine may be
+shared. BLAS threads are pinned to 1 in every server.
 
 Run: python bench/service.py [--repeat N] [--duration S] [--quick] [--cases tiny,json,...]
 """
@@ -78,7 +79,6 @@ TARGETS: dict[str, tuple[str, float, bool]] = {
     "b64": ("p50 service/floor", 1.2, False),
     "binary": ("p50 service/floor", 1.5, False),
     "loop": ("service/engine", 1.3, False),
-    "scale": ("req/s 2 workers/1 worker", 1.7, True),
 }
 
 
@@ -303,56 +303,6 @@ def loop_engine(n: int) -> tuple[float, float]:
             acc = gt.add(gt.multiply(gt.sin(acc), 0.5), x)
     g = t.gradient(acc, x)
     return float(acc.numpy()), float(g.numpy())
-
-
-def mlp_body(batch: int = 128, d_in: int = 256, hidden: int = 256, d_out: int = 10) -> bytes:
-    rng = np.random.default_rng(1)
-
-    def b64(a: np.ndarray) -> dict[str, Any]:
-        return {
-            "b64": base64.b64encode(a.astype("<f8").tobytes()).decode(),
-            "dtype": "float64",
-            "shape": list(a.shape),
-        }
-
-    inputs = {
-        "X": b64(rng.standard_normal((batch, d_in))),
-        "Y": b64(rng.standard_normal((batch, d_out))),
-        "W1": b64(rng.standard_normal((d_in, hidden)) / np.sqrt(d_in)),
-        "b1": b64(np.zeros(hidden)),
-        "W2": b64(rng.standard_normal((hidden, d_out)) / np.sqrt(hidden)),
-        "b2": b64(np.zeros(d_out)),
-    }
-    program = [
-        {
-            "tape": "t",
-            "watch": ["W1", "b1", "W2", "b2"],
-            "body": [
-                {"op": "matmul", "args": ["X", "W1"], "out": "a1"},
-                {"op": "add", "args": ["a1", "b1"], "out": "z1"},
-                {"op": "tanh", "args": ["z1"], "out": "h"},
-                {"op": "matmul", "args": ["h", "W2"], "out": "a2"},
-                {"op": "add", "args": ["a2", "b2"], "out": "out"},
-                {"op": "subtract", "args": ["out", "Y"], "out": "err"},
-                {"op": "square", "args": ["err"], "out": "sq"},
-                {"op": "mean", "args": ["sq"], "out": "loss"},
-            ],
-        },
-        {
-            "gradient": "t",
-            "target": "loss",
-            "sources": ["W1", "b1", "W2", "b2"],
-            "out": ["gW1", "gb1", "gW2", "gb2"],
-        },
-    ]
-    return orjson.dumps(
-        {
-            "inputs": inputs,
-            "program": program,
-            "outputs": ["loss", "gW1", "gb1", "gW2", "gb2"],
-            "options": {"encoding": "base64"},
-        }
-    )
 
 
 # ----- load generation -----
@@ -647,9 +597,7 @@ def case_tiny(b: Bench, svc: Server, floor: Server) -> None:
             "(info)",
         )
     )
-    b.rows.append(
-        Row("tiny_cpu", "server CPU", [x.cores for x in s], [x.cores for x in f], "cores", "(info)")
-    )
+    b.rows.append(cpu_per_request("tiny", s, f))
 
 
 FUNCTION_PATH = "/v1/functions/persistent_tape/vjp"
@@ -678,6 +626,19 @@ def case_function(b: Bench, svc: Server, floor: Server) -> None:
     b.rows.append(
         Row("function_p99", f"vjp p99, {conns} conns", [x.p99 for x in s],
             [x.p99 for x in f], "ms", "(info)")
+    )  # fmt: skip
+    b.rows.append(cpu_per_request("function", s, f))
+
+
+def cpu_per_request(case: str, service: Sequence[Any], floor: Sequence[Any]) -> Row:
+    """The server process's CPU time per answered request (us), each load run's own."""
+
+    def per_request(runs: Sequence[Any]) -> list[float]:
+        return [x.cores / x.rps * 1e6 for x in runs]
+
+    return Row(
+        f"{case}_cpu", "server CPU per request", per_request(service), per_request(floor), "us",
+        "(info)",
     )  # fmt: skip
 
 
@@ -751,25 +712,6 @@ def case_loop(b: Bench, svc: Server) -> None:
     )
 
 
-def case_scale(b: Bench, one: Server, two: Server) -> None:
-    b.case = "scale"
-    body = b.body("mlp.json", mlp_body())
-    check_service(one.url, body.read_bytes())
-    conns = max(4, b.args.conns)
-    for close, label in ((False, "keep-alive"), (True, "Connection: close")):
-        s, f = b.pair(
-            functools.partial(b.load, two, "/v1/run", body, conns=conns, close=close),
-            functools.partial(b.load, one, "/v1/run", body, conns=conns, close=close),
-        )
-        what = f"MLP grad, {conns} conns {label}"
-        rps_s, rps_f = [x.rps for x in s], [x.rps for x in f]
-        b.rows.append(Row("scale", f"{what}", rps_s, rps_f, "req/s", TARGETS["scale"][0]))
-        p50_s, p50_f = [x.p50 for x in s], [x.p50 for x in f]
-        b.rows.append(Row("scale_p50", f"{what}, p50", p50_s, p50_f, "ms", "(info)"))
-        cpu_s, cpu_f = [x.cores for x in s], [x.cores for x in f]
-        b.rows.append(Row("scale_cpu", f"{what}, server CPU", cpu_s, cpu_f, "cores", "(info)"))
-
-
 def print_table(b: Bench) -> None:
     head = (
         "case",
@@ -822,7 +764,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1000, help="side of the big input")
     parser.add_argument("--loop", type=int, default=LOOP_N, help="iterations of the loop case")
     parser.add_argument("--loop-requests", type=int, default=3, help="requests per repeat")
-    parser.add_argument("--cases", default="tiny,function,json,b64,binary,loop,scale")
+    parser.add_argument("--cases", default="tiny,function,json,b64,binary,loop")
     parser.add_argument("--httpx", action="store_true", help="use httpx load even if wrk exists")
     parser.add_argument("--quick", action="store_true", help="1 repeat of 2 s: a smoke run")
     args = parser.parse_args(argv)
@@ -838,8 +780,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         b = Bench(args, workdir)
         svc = Server("app.main:app", env={"GRADTAPE_FUNCTIONS_DIR": str(ROOT / "functions")})
         floor = Server("floor_app:app", app_dir=BENCH)
-        two = Server("app.main:app", workers=2)
-        servers = [svc, floor] + ([two] if "scale" in cases else [])
+        servers = [svc, floor]
         print(
             f"load: {'wrk' if b.use_wrk else 'httpx processes'}; {os.cpu_count()} cores; "
             f"repeat {args.repeat}, {args.duration:g} s per run",
@@ -855,8 +796,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 case_big(b, svc, floor, big)
             if "loop" in cases:
                 case_loop(b, svc)
-            if "scale" in cases:
-                case_scale(b, svc, two)
         print_table(b)
     return 0
 
