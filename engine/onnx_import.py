@@ -246,6 +246,206 @@ def _where(n: Node) -> list[Stmt]:
     return [_op("where", n.inputs[:3], n.outputs[0])]
 
 
+# ----- convolution, pooling, normalization -----
+def _known_shape(n: Node, i: int, what: str) -> tuple[int, ...]:
+    known = n.shapes.get(i)
+    if known is None or None in known:
+        raise n.refuse(f"needs the full shape of its {what} when the model loads")
+    return tuple(int(d) for d in known)  # type: ignore[arg-type]
+
+
+def _rank(n: Node) -> int:
+    """The rank of input 0, from its shape or else from the weight's (input 1)."""
+    for i in (0, 1):
+        if n.shapes.get(i):
+            return len(n.shapes[i])
+    if "kernel_shape" in n.attrs:
+        return len(n.attrs["kernel_shape"]) + 2
+    raise n.refuse("needs the rank of its input when the model loads")
+
+
+def _kernel(n: Node) -> list[int]:
+    if "kernel_shape" in n.attrs:
+        return [int(k) for k in n.attrs["kernel_shape"]]
+    return list(_known_shape(n, 1, "weight")[2:])
+
+
+def _window_attrs(n: Node, kernel: list[int], dilated: bool = True) -> dict[str, Any]:
+    """strides, pads, dilations of a Conv or pool node, with auto_pad worked out to pads."""
+    k = len(kernel)
+    strides = [int(v) for v in n.attrs.get("strides", [1] * k)]
+    dilations = [int(v) for v in n.attrs.get("dilations", [1] * k)]
+    pads = [int(v) for v in n.attrs.get("pads", [0] * 2 * k)]
+    auto = n.attrs.get("auto_pad", "NOTSET")
+    if auto == "VALID":
+        pads = [0] * 2 * k
+    elif auto in ("SAME_UPPER", "SAME_LOWER"):
+        spatial = _known_shape(n, 0, "input")[2:]
+        begin, end = [], []
+        for x, kk, s, d in zip(spatial, kernel, strides, dilations, strict=True):
+            total = max(0, (-(-x // s) - 1) * s + (kk - 1) * d + 1 - x)
+            small, large = total // 2, total - total // 2
+            begin.append(small if auto == "SAME_UPPER" else large)
+            end.append(large if auto == "SAME_UPPER" else small)
+        pads = begin + end
+    elif auto != "NOTSET":
+        raise n.refuse(f"auto_pad {auto!r} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+    if n.attrs.get("ceil_mode", 0):
+        spatial = _known_shape(n, 0, "input")[2:]
+        for i, (x, kk, s, d) in enumerate(zip(spatial, kernel, strides, dilations, strict=True)):
+            room = x + pads[i] + pads[k + i] - (kk - 1) * d - 1
+            out = -(-room // s) + 1
+            if (out - 1) * s >= x + pads[i]:  # the last window may not start in the end pad
+                out -= 1
+            pads[k + i] += max(0, (out - 1) * s + (kk - 1) * d + 1 - (x + pads[i] + pads[k + i]))
+    attrs: dict[str, Any] = {"strides": strides, "pads": pads}
+    if dilated:
+        attrs["dilations"] = dilations
+    return attrs
+
+
+def _channel_vector(n: Node, i: int, out: str, rank: int) -> tuple[Stmt, str]:
+    """Input i, a per-channel vector (C,), reshaped to (C, 1, ...) against an (N, C, ...) input."""
+    name = f"{out}__c{i}"
+    return _op("reshape", [n.inputs[i]], name, shape=[-1, *[1] * (rank - 2)]), name
+
+
+def _conv(n: Node) -> list[Stmt]:
+    kernel = _kernel(n)
+    attrs = _window_attrs(n, kernel)
+    out = n.outputs[0]
+    product = f"{out}__xw" if n.has(2) else out
+    stmts = [_op("conv", n.inputs[:2], product, **attrs, groups=int(n.attrs.get("group", 1)))]
+    if n.has(2):
+        reshape, bias = _channel_vector(n, 2, out, len(kernel) + 2)
+        stmts += [reshape, _op("add", [product, bias], out)]
+    return stmts
+
+
+def _conv_transpose(n: Node) -> list[Stmt]:
+    kernel = _kernel(n)
+    k, groups = len(kernel), int(n.attrs.get("group", 1))
+    strides = [int(v) for v in n.attrs.get("strides", [1] * k)]
+    dilations = [int(v) for v in n.attrs.get("dilations", [1] * k)]
+    extra = [int(v) for v in n.attrs.get("output_padding", [0] * k)]
+    pads = [int(v) for v in n.attrs.get("pads", [0] * 2 * k)]
+    auto = n.attrs.get("auto_pad", "NOTSET")
+    if auto not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise n.refuse(f"auto_pad {auto!r} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+    target = n.attrs.get("output_shape")
+    if auto == "VALID":
+        pads = [0] * 2 * k
+    if target is not None or auto in ("SAME_UPPER", "SAME_LOWER"):
+        spatial = _known_shape(n, 0, "input")[2:]
+        same = [x * s for x, s in zip(spatial, strides, strict=True)]
+        target = [int(v) for v in target or []][-k:] or same
+        begin, end = [], []
+        for i in range(k):
+            full = strides[i] * (spatial[i] - 1) + extra[i] + (kernel[i] - 1) * dilations[i] + 1
+            total = full - target[i]
+            if total < 0:  # the output is longer than the windows reach: more output_padding
+                extra[i] -= total
+                total = 0
+            small, large = total // 2, total - total // 2
+            begin.append(large if auto == "SAME_LOWER" else small)
+            end.append(small if auto == "SAME_LOWER" else large)
+        pads = begin + end
+    if any(e >= s for e, s in zip(extra, strides, strict=True)):
+        raise n.refuse("an output_padding (or output_shape) past one stride is not supported")
+    attrs = {"strides": strides, "pads": pads, "dilations": dilations, "output_padding": extra}
+    out = n.outputs[0]
+    product = f"{out}__xw" if n.has(2) else out
+    stmts = [_op("conv_transpose", n.inputs[:2], product, **attrs, groups=groups)]
+    if n.has(2):
+        reshape, bias = _channel_vector(n, 2, out, k + 2)
+        stmts += [reshape, _op("add", [product, bias], out)]
+    return stmts
+
+
+def _max_pool(n: Node) -> list[Stmt]:
+    if len([o for o in n.outputs if o]) > 1:
+        raise n.refuse("the Indices output is not supported")
+    kernel = _kernel(n)
+    attrs = _window_attrs(n, kernel)
+    return [_op("max_pool", n.inputs[:1], n.outputs[0], kernel_shape=kernel, **attrs)]
+
+
+def _average_pool(n: Node) -> list[Stmt]:
+    kernel = _kernel(n)
+    include = bool(n.attrs.get("count_include_pad", 0))
+    if include and n.attrs.get("ceil_mode", 0):
+        raise n.refuse("ceil_mode with count_include_pad is not supported")
+    attrs = _window_attrs(n, kernel)
+    return [
+        _op(
+            "avg_pool",
+            n.inputs[:1],
+            n.outputs[0],
+            kernel_shape=kernel,
+            **attrs,
+            count_include_pad=include,
+        )
+    ]
+
+
+def _global_average_pool(n: Node) -> list[Stmt]:
+    axes = list(range(2, _rank(n)))
+    return [_op("mean", n.inputs[:1], n.outputs[0], axis=axes, keepdims=True)]
+
+
+def _batch_normalization(n: Node) -> list[Stmt]:
+    """Inference form: (x - mean) / sqrt(var + epsilon) * scale + B, per channel (axis 1)."""
+    if n.attrs.get("training_mode", 0) or len([o for o in n.outputs if o]) > 1:
+        raise n.refuse("training mode (batch statistics, running averages) is not supported")
+    rank, out = _rank(n), n.outputs[0]
+    eps = _literal(float(n.attrs.get("epsilon", 1e-5)), n.types.get(0, "float64"))
+    stmts, c = [], {}
+    for i in (1, 2, 3, 4):
+        stmt, c[i] = _channel_vector(n, i, out, rank)
+        stmts.append(stmt)
+    return [
+        *stmts,
+        _op("subtract", [n.inputs[0], c[3]], f"{out}__d"),
+        _op("add", [c[4], eps], f"{out}__v"),
+        _op("sqrt", [f"{out}__v"], f"{out}__s"),
+        _op("divide", [f"{out}__d", f"{out}__s"], f"{out}__z"),
+        _op("multiply", [f"{out}__z", c[1]], f"{out}__zs"),
+        _op("add", [f"{out}__zs", c[2]], out),
+    ]
+
+
+def _layer_normalization(n: Node) -> list[Stmt]:
+    """(x - mean) / sqrt(var + epsilon) * Scale + B, mean and var over the axes from `axis` on;
+    the optional outputs Mean and InvStdDev keep those axes as size 1."""
+    axis = int(n.attrs.get("axis", -1))
+    if axis >= 0:
+        axis -= _rank(n)
+    axes = list(range(axis, 0))
+    out = n.outputs[0]
+    dtype = n.types.get(0, "float64")
+    eps = _literal(float(n.attrs.get("epsilon", 1e-5)), dtype)
+    x = n.inputs[0]
+    stmts = [
+        _op("mean", [x], mean := f"{out}__mean", axis=axes, keepdims=True),
+        _op("subtract", [x, mean], d := f"{out}__d"),
+        _op("multiply", [d, d], sq := f"{out}__sq"),
+        _op("mean", [sq], var := f"{out}__var", axis=axes, keepdims=True),
+        _op("add", [var, eps], ve := f"{out}__ve"),
+        _op("sqrt", [ve], s := f"{out}__s"),
+        _op("divide", [d, s], z := f"{out}__z"),
+    ]
+    scaled = out if not n.has(2) else f"{out}__zs"
+    stmts.append(_op("multiply", [z, n.inputs[1]], scaled))
+    if n.has(2):
+        stmts.append(_op("add", [scaled, n.inputs[2]], out))
+    extra = n.outputs[1:]
+    if len(extra) > 0 and extra[0]:
+        stmts.append(_op("identity", [mean], extra[0]))
+    if len(extra) > 1 and extra[1]:
+        stmts.append(_op("divide", [_literal(1.0, dtype), s], extra[1]))
+    return stmts
+
+
 ONNX_OPS: dict[str, Callable[[Node], list[Stmt]]] = {
     "Add": _binary("add"),
     "Sub": _binary("subtract"),
@@ -288,6 +488,13 @@ ONNX_OPS: dict[str, Callable[[Node], list[Stmt]]] = {
     "ReduceSum": _reduce("sum"),
     "ReduceMax": _reduce("max"),
     "Einsum": _einsum,
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "MaxPool": _max_pool,
+    "AveragePool": _average_pool,
+    "GlobalAveragePool": _global_average_pool,
+    "BatchNormalization": _batch_normalization,
+    "LayerNormalization": _layer_normalization,
 }
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..tensor import Tensor
 from . import creation, elementwise, linalg, nn, reductions, shape
+from .conv import *  # noqa: F403
 from .creation import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .linalg import *  # noqa: F403

@@ -32,6 +32,8 @@ ALIAS_INPUTS: dict[str, Callable[[np.random.Generator], list[np.ndarray]]] = {
     "dot": lambda rng: [rng.uniform(-1, 1, (3, 3))] * 2,
     "tensordot": lambda rng: [rng.uniform(-1, 1, (3, 3))] * 2,
     "solve": lambda rng: [np.eye(3) * 3 + rng.uniform(-0.5, 0.5, (3, 3))] * 2,
+    "conv": lambda rng: [rng.uniform(-1, 1, (2, 2, 3, 3))] * 2,
+    "conv_transpose": lambda rng: [rng.uniform(-1, 1, (4, 4, 2, 2))] * 2,
     "scatter_add": lambda rng: [rng.uniform(-1, 1, (2, 3))] * 2,  # x and the updates alike
 }
 

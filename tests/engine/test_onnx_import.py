@@ -106,6 +106,60 @@ def test_hvp_matches_finite_differences_of_the_vjp() -> None:
     np.testing.assert_allclose(hvp["x"], numeric, rtol=1e-6, atol=1e-8)
 
 
+def _cnn(rng: np.random.Generator) -> tuple[Any, dict[str, np.ndarray]]:
+    """x (2, 2, 6, 6) -> Conv 3x3 pad 1 -> BatchNormalization -> Relu -> MaxPool 2x2 stride 2 ->
+    Flatten -> Gemm: a small image classifier, float64, batch fixed at 2."""
+    w = {
+        "conv.weight": rng.standard_normal((3, 2, 3, 3)) * 0.5,
+        "conv.bias": rng.standard_normal(3),
+        "bn.scale": rng.uniform(0.5, 1.5, 3),
+        "bn.bias": rng.standard_normal(3),
+        "bn.mean": rng.standard_normal(3) * 0.1,
+        "bn.var": rng.uniform(0.5, 2.0, 3),
+        "fc.weight": rng.standard_normal((27, 4)) * 0.2,
+        "fc.bias": rng.standard_normal(4),
+    }
+    nodes = [
+        helper.make_node(
+            "Conv", ["x", "conv.weight", "conv.bias"], ["c"], kernel_shape=[3, 3], pads=[1] * 4
+        ),
+        helper.make_node(
+            "BatchNormalization",
+            ["c", "bn.scale", "bn.bias", "bn.mean", "bn.var"],
+            ["b"],
+            epsilon=1e-3,
+        ),
+        helper.make_node("Relu", ["b"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["logits"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.DOUBLE, [2, 2, 6, 6])
+    y = helper.make_tensor_value_info("logits", TensorProto.DOUBLE, [2, 4])
+    inits = [numpy_helper.from_array(v, k) for k, v in w.items()]
+    return _model(nodes, [x], [y], inits), w
+
+
+def test_a_small_cnn_differentiates_by_input_and_weights() -> None:
+    rng = np.random.default_rng(4)
+    model, w = _cnn(rng)
+    f = load_onnx("cnn", model.SerializeToString(), source="api", limits=LIMITS)
+    x = rng.standard_normal((2, 2, 6, 6))
+    u = rng.standard_normal((2, 4))
+    grads = f.vjp({"x": x}, {"logits": u}, limits=LIMITS).gradients
+    assert grads is not None and set(grads) == {"x", *w}
+
+    def objective(values: dict[str, np.ndarray]) -> float:
+        return float(np.sum(u * f.apply(values, limits=LIMITS).outputs["logits"]))
+
+    eps = 1e-6
+    for name, value in {"x": x, **w}.items():
+        v = rng.standard_normal(value.shape)
+        plus, minus = ({"x": x, name: value + s * eps * v} for s in (1, -1))
+        numeric = (objective(plus) - objective(minus)) / (2 * eps)
+        assert np.sum(grads[name] * v) == pytest.approx(numeric, rel=1e-6, abs=1e-8), name
+
+
 def test_an_older_opset_is_converted() -> None:
     rng = np.random.default_rng(3)
     model, w = _mlp(rng, opset=13)
