@@ -117,14 +117,16 @@ def _conv_forward(
         )
     n = len(kernel)
     win = _windows(x, kernel, s, pb, pe, d)  # (N, C, *out, *kernel)
-    cg, mg = w.shape[1], w.shape[0] // groups
-    axes = [1, *range(2 + n, 2 + 2 * n)], [1, *range(2, 2 + n)]
-    parts = [
-        np.tensordot(win[:, i * cg : (i + 1) * cg], w[i * mg : (i + 1) * mg], axes=axes)
-        for i in range(groups)
-    ]  # each (N, *out, M / groups)
-    out = parts[0] if groups == 1 else np.concatenate(parts, axis=-1)
-    return np.moveaxis(out, -1, 1)
+    if groups == 1:
+        axes = [1, *range(2 + n, 2 + 2 * n)], [1, *range(2, 2 + n)]
+        return np.moveaxis(np.tensordot(win, w, axes=axes), -1, 1)
+    # groups as the batch axis of one matmul: (G, N * out, C/G * kernel) @ (G, C/G * kernel, M/G)
+    nb, cg, mg, out = x.shape[0], w.shape[1], w.shape[0] // groups, win.shape[2 : 2 + n]
+    p, kn = math.prod(out), math.prod(kernel)
+    a = win.reshape(nb, groups, cg, p, kn).transpose(1, 0, 3, 2, 4).reshape(groups, nb * p, -1)
+    b = w.reshape(groups, mg, cg * kn).transpose(0, 2, 1)
+    y = np.matmul(a, b).reshape(groups, nb, p, mg).transpose(1, 0, 3, 2)
+    return y.reshape(nb, groups * mg, *out)
 
 
 def _conv_size(
@@ -160,13 +162,15 @@ def _conv_transpose_forward(
     n = len(kernel)
     s, pb, pe, d = _geometry("conv_transpose", spatial, kernel, strides, pads, dilations)
     full = _transpose_full("conv_transpose", spatial, kernel, s, pb, pe, d, output_padding)
-    cg, og = x.shape[1] // groups, w.shape[1]
-    parts = [
-        np.tensordot(x[:, i * cg : (i + 1) * cg], w[i * cg : (i + 1) * cg], axes=([1], [0]))
-        for i in range(groups)
-    ]  # each (N, *in, C_out / groups, *kernel)
-    cols = parts[0] if groups == 1 else np.concatenate(parts, axis=1 + n)
-    cols = np.moveaxis(cols, 1 + n, 1)  # (N, C_out, *in, *kernel)
+    nb, cg, og = x.shape[0], x.shape[1] // groups, w.shape[1]
+    if groups == 1:
+        cols = np.moveaxis(np.tensordot(x, w, axes=([1], [0])), 1 + n, 1)
+    else:  # groups as the batch axis of one matmul
+        p, kn = math.prod(spatial), math.prod(kernel)
+        a = x.reshape(nb, groups, cg, p).transpose(1, 0, 3, 2).reshape(groups, nb * p, cg)
+        c = np.matmul(a, w.reshape(groups, cg, og * kn)).reshape(groups, nb, p, og, kn)
+        cols = c.transpose(1, 0, 3, 2, 4).reshape(nb, groups * og, *spatial, *kernel)
+    # cols: (N, C_out, *in, *kernel)
     out = np.zeros((x.shape[0], og * groups, *full), dtype=cols.dtype)
     for k in np.ndindex(*kernel):  # one strided add per kernel offset (col2im)
         at = tuple(
@@ -244,13 +248,15 @@ def _conv_backprop_filter_forward(
         )
     n = len(kernel)
     win = _windows(x, kernel, s, pb, pe, d)  # (N, C, *out, *kernel)
-    cg, mg = x.shape[1] // groups, g.shape[1] // groups
-    axes = [0, *range(2, 2 + n)], [0, *range(2, 2 + n)]
-    parts = [
-        np.tensordot(win[:, i * cg : (i + 1) * cg], g[:, i * mg : (i + 1) * mg], axes=axes)
-        for i in range(groups)
-    ]  # each (C / groups, *kernel, M / groups)
-    return np.moveaxis(parts[0] if groups == 1 else np.concatenate(parts, axis=-1), -1, 0)
+    if groups == 1:
+        axes = [0, *range(2, 2 + n)], [0, *range(2, 2 + n)]
+        return np.moveaxis(np.tensordot(win, g, axes=axes), -1, 0)
+    nb, cg, mg = x.shape[0], x.shape[1] // groups, g.shape[1] // groups
+    p, kn = math.prod(out), math.prod(kernel)
+    a = win.reshape(nb, groups, cg, p, kn).transpose(1, 2, 4, 0, 3).reshape(groups, cg * kn, -1)
+    b = g.reshape(nb, groups, mg, p).transpose(1, 0, 3, 2).reshape(groups, nb * p, mg)
+    dw = np.matmul(a, b).reshape(groups, cg, kn, mg).transpose(0, 3, 1, 2)
+    return dw.reshape(groups * mg, cg, *kernel)
 
 
 def _conv_backprop_filter_size(
@@ -380,13 +386,14 @@ def _conv_vjp(
     pads: Dims | None = None,
     dilations: Dims | None = None,
     groups: int = 1,
-) -> tuple[Tensor, Tensor]:
+    needs: tuple[bool, ...] = (True, True),
+) -> tuple[Tensor | None, Tensor | None]:
     geo = _geo(strides, pads, dilations)
     kernel = w.shape[2:]
     residue = _residue(x.shape[2:], kernel, strides, pads, dilations)
     return (
-        conv_transpose(g, w, **geo, groups=groups, output_padding=residue),
-        conv_backprop_filter(x, g, kernel_shape=kernel, **geo, groups=groups),
+        conv_transpose(g, w, **geo, groups=groups, output_padding=residue) if needs[0] else None,
+        conv_backprop_filter(x, g, kernel_shape=kernel, **geo, groups=groups) if needs[1] else None,
     )
 
 
@@ -411,11 +418,13 @@ def _conv_transpose_vjp(
     dilations: Dims | None = None,
     groups: int = 1,
     output_padding: Dims | None = None,
-) -> tuple[Tensor, Tensor]:
+    needs: tuple[bool, ...] = (True, True),
+) -> tuple[Tensor | None, Tensor | None]:
     geo = _geo(strides, pads, dilations)
+    kernel = w.shape[2:]
     return (
-        conv(g, w, **geo, groups=groups),
-        conv_backprop_filter(g, x, kernel_shape=w.shape[2:], **geo, groups=groups),
+        conv(g, w, **geo, groups=groups) if needs[0] else None,
+        conv_backprop_filter(g, x, kernel_shape=kernel, **geo, groups=groups) if needs[1] else None,
     )
 
 
@@ -440,12 +449,13 @@ def _conv_backprop_filter_vjp(
     pads: Dims | None = None,
     dilations: Dims | None = None,
     groups: int = 1,
-) -> tuple[Tensor, Tensor]:
+    needs: tuple[bool, ...] = (True, True),
+) -> tuple[Tensor | None, Tensor | None]:
     geo = _geo(strides, pads, dilations)
     residue = _residue(x.shape[2:], tuple(kernel_shape or ()), strides, pads, dilations)
     return (
-        conv_transpose(g, gw, **geo, groups=groups, output_padding=residue),
-        conv(x, gw, **geo, groups=groups),
+        conv_transpose(g, gw, **geo, groups=groups, output_padding=residue) if needs[0] else None,
+        conv(x, gw, **geo, groups=groups) if needs[1] else None,
     )
 
 
