@@ -327,3 +327,101 @@ def test_most_mapped_ops_pass_some_node_case() -> None:
         except EngineError:
             continue
     assert len(passing) >= 30, sorted(set(ONNX_OPS) - passing)
+
+
+def _encoder_block(rng: np.random.Generator) -> tuple[Any, dict[str, np.ndarray]]:
+    """x (2, 3, 4) -> a pre-norm transformer encoder block, one head: LayerNormalization,
+    Q/K/V MatMuls, Transpose, scaled scores, Softmax, the residual, then LayerNormalization and
+    a Gelu feed-forward with its residual. Opset 20 (Gelu), float64."""
+    d, h = 4, 6
+    w = {
+        "ln1.weight": rng.uniform(0.5, 1.5, d),
+        "ln1.bias": rng.standard_normal(d) * 0.1,
+        "attn.q": rng.standard_normal((d, d)) * 0.5,
+        "attn.k": rng.standard_normal((d, d)) * 0.5,
+        "attn.v": rng.standard_normal((d, d)) * 0.5,
+        "attn.scale": np.array(1.0 / math.sqrt(d)),
+        "ln2.weight": rng.uniform(0.5, 1.5, d),
+        "ln2.bias": rng.standard_normal(d) * 0.1,
+        "ff1.weight": rng.standard_normal((d, h)) * 0.5,
+        "ff1.bias": rng.standard_normal(h) * 0.1,
+        "ff2.weight": rng.standard_normal((h, d)) * 0.5,
+        "ff2.bias": rng.standard_normal(d) * 0.1,
+    }
+    nodes = [
+        helper.make_node(
+            "LayerNormalization", ["x", "ln1.weight", "ln1.bias"], ["n1"], axis=-1, epsilon=1e-5
+        ),
+        helper.make_node("MatMul", ["n1", "attn.q"], ["q"]),
+        helper.make_node("MatMul", ["n1", "attn.k"], ["k"]),
+        helper.make_node("MatMul", ["n1", "attn.v"], ["v"]),
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["q", "kt"], ["s"]),
+        helper.make_node("Mul", ["s", "attn.scale"], ["s1"]),
+        helper.make_node("Softmax", ["s1"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["a"]),
+        helper.make_node("Add", ["x", "a"], ["r1"]),
+        helper.make_node(
+            "LayerNormalization", ["r1", "ln2.weight", "ln2.bias"], ["n2"], axis=-1, epsilon=1e-5
+        ),
+        helper.make_node("MatMul", ["n2", "ff1.weight"], ["f1"]),
+        helper.make_node("Add", ["f1", "ff1.bias"], ["f2"]),
+        helper.make_node("Gelu", ["f2"], ["g"]),
+        helper.make_node("MatMul", ["g", "ff2.weight"], ["f3"]),
+        helper.make_node("Add", ["f3", "ff2.bias"], ["f4"]),
+        helper.make_node("Add", ["r1", "f4"], ["y"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["N", 3, d])
+    y = helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["N", 3, d])
+    inits = [numpy_helper.from_array(v, k) for k, v in w.items()]
+    return _model(nodes, [x], [y], inits, opset=20), w
+
+
+def _encoder_block_numpy(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
+    def layer_norm(z: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
+        mu = z.mean(-1, keepdims=True)
+        return (z - mu) / np.sqrt(((z - mu) ** 2).mean(-1, keepdims=True) + 1e-5) * g + b
+
+    n1 = layer_norm(x, w["ln1.weight"], w["ln1.bias"])
+    q, k, v = (n1 @ w[f"attn.{c}"] for c in "qkv")
+    s = q @ k.transpose(0, 2, 1) * w["attn.scale"]
+    e = np.exp(s - s.max(-1, keepdims=True))
+    r1 = x + (e / e.sum(-1, keepdims=True)) @ v
+    f2 = layer_norm(r1, w["ln2.weight"], w["ln2.bias"]) @ w["ff1.weight"] + w["ff1.bias"]
+    gelu = 0.5 * f2 * (1 + np.vectorize(math.erf)(f2 / math.sqrt(2)))
+    return r1 + gelu @ w["ff2.weight"] + w["ff2.bias"]
+
+
+def test_a_transformer_encoder_block_matches_numpy_and_finite_differences() -> None:
+    rng = np.random.default_rng(5)
+    model, w = _encoder_block(rng)
+    f = load_onnx("encoder", model.SerializeToString(), source="api", limits=LIMITS)
+    assert [p.name for p in f.inputs] == ["x", *w]
+    assert f.inputs[0].shape == (None, 3, 4)
+    x = rng.standard_normal((2, 3, 4))
+    y = f.apply({"x": x}, limits=LIMITS).outputs["y"]
+    np.testing.assert_allclose(y, _encoder_block_numpy(x, w), rtol=1e-10, atol=1e-10)
+
+    u = rng.standard_normal((2, 3, 4))
+    grads = f.vjp({"x": x}, {"y": u}, limits=LIMITS).gradients
+    assert grads is not None and set(grads) == {"x", *w}
+
+    def objective(values: dict[str, np.ndarray]) -> float:
+        return float(np.sum(u * _encoder_block_numpy(values["x"], {**w, **values})))
+
+    eps = 1e-6
+    for name, value in {"x": x, **w}.items():
+        v = rng.standard_normal(np.shape(value))
+        plus, minus = ({"x": x, name: value + s * eps * v} for s in (1, -1))
+        numeric = (objective(plus) - objective(minus)) / (2 * eps)
+        assert np.sum(grads[name] * v) == pytest.approx(numeric, rel=1e-6, abs=1e-8), name
+
+    # hvp by x against central differences of the vjp along a tangent of x
+    t = rng.standard_normal(x.shape)
+    hvp = f.hvp({"x": x}, {"y": u}, {"x": t}, ["x"], limits=LIMITS).hvp
+    assert hvp is not None
+    g_plus, g_minus = (
+        f.vjp({"x": x + s * eps * t}, {"y": u}, ["x"], limits=LIMITS).gradients["x"]  # type: ignore[index]
+        for s in (1, -1)
+    )
+    np.testing.assert_allclose(hvp["x"], (g_plus - g_minus) / (2 * eps), rtol=1e-6, atol=1e-8)
