@@ -36,7 +36,9 @@ def _run(args: argparse.Namespace) -> int:
     import orjson
 
     from app import problems
-    from app.routes.run import Body, evaluate, run_encoded
+    from app.admission import evaluate
+    from app.body import Body
+    from app.routes.run import run_encoded
     from app.settings import get_settings
 
     try:
@@ -63,7 +65,7 @@ def _with_encoding(raw: bytes, encoding: str) -> bytes:
     """The request with `options.encoding` set (when the file holds a JSON object)."""
     import orjson
 
-    from app.routes.run import Body, decode_body
+    from app.body import Body, decode_body
 
     request = decode_body(Body(raw=raw))
     options = request.get("options")

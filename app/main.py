@@ -25,11 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logging as app_logging
 from app import memory, metrics, problems, schemas
+from app.admission import Gate, inline_limits
 from app.headers import first_values
 from app.logging import REQUEST, RequestInfo
 from app.protocols import oip, tesseract, umbridge
 from app.routes import api_router, direct_routes, health_router, page, plain_routes, problem_types
-from app.routes.run import Gate, inline_limits
 from app.settings import Settings, get_settings
 from engine.functions import FunctionFileError, Repository
 from engine.program import run_program

@@ -21,9 +21,9 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from app import metrics, problems
+from app.body import Body, decode_body, receive_body
 from app.headers import first_values
 from app.routes import require_api_key
-from app.routes.run import Body, decode_body, receive_body
 from app.schemas import JSON
 from engine import EngineError
 from engine.functions import Function

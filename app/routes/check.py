@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.routes.run import Engine, serve
+from app.admission import Engine, serve
 from app.schemas import CheckResponse, json_request_body, msgpack_response, problem_responses
 from engine import Limits
 from engine.program.check import check_program

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.admission import Engine, serve
+from app.body import Body, decode_body, read_body
 from app.function_schemas import (
     AbstractEvalRequest,
     AbstractEvalResponse,
@@ -29,7 +31,7 @@ from app.function_schemas import (
     VjpRequest,
     VjpResponse,
 )
-from app.routes.run import Body, Engine, decode_body, read_body, render, serve, verbatim_b64
+from app.render import render, verbatim_b64
 from app.schemas import COMPONENTS, JSON, MSGPACK, PROBLEM_JSON, problem_responses
 from engine import Limits
 from engine.functions import (

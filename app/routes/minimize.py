@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.admission import serve
 from app.routes.check import lists_for_msgpack
-from app.routes.run import serve
 from app.schemas import MinimizeResponse, json_request_body, msgpack_response, problem_responses
 from engine.program.minimize import minimize as minimize_program
 

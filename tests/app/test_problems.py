@@ -11,8 +11,8 @@ from fastapi import Query
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ConfigDict
 
+from app import admission
 from app.main import create_app
-from app.routes import run as run_route
 from app.settings import Settings
 from tests.app.wire import TUTORIAL, assert_problem
 
@@ -235,7 +235,7 @@ def test_503_when_the_limiter_and_queue_are_full(
     client = make_client(max_concurrency=1, max_queue=1)
     release = threading.Event()
     entered = threading.Semaphore(0)
-    real = run_route.evaluate
+    real = admission.evaluate
 
     def blocking(*args: object, trial: bool = False) -> object:
         if trial:
@@ -244,7 +244,7 @@ def test_503_when_the_limiter_and_queue_are_full(
         release.wait(10)
         return real(*args)
 
-    monkeypatch.setattr(run_route, "evaluate", blocking)
+    monkeypatch.setattr(admission, "evaluate", blocking)
     results: list[int] = []
     workers = [
         threading.Thread(target=lambda: results.append(client.post(RUN, json=TUTORIAL).status_code))

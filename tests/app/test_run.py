@@ -13,7 +13,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from app.routes.run import BRACKET_CHUNK, _brackets, encode_msgpack, packed, verbatim_b64
+from app.body import BRACKET_CHUNK, _brackets
+from app.render import encode_msgpack, packed, verbatim_b64
 from engine import EngineError, Limits
 from engine.program import encode_result, run_program
 from tests.app.wire import TUTORIAL, assert_problem
@@ -274,7 +275,7 @@ def test_small_programs_run_inline_and_big_ones_through_the_gate(client: TestCli
 
 
 def test_inline_limits_are_never_looser_than_the_services() -> None:
-    from app.routes.run import INLINE, inline_limits
+    from app.admission import INLINE, inline_limits
 
     tight = Limits(max_ops=10, timeout_s=1.0)
     merged = inline_limits(tight)

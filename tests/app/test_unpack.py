@@ -14,14 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.requests import ClientDisconnect, Request
 
-from app.problems import HTTPProblem
-from app.routes.run import (
+from app.body import (
     BODY_BUFFER_BYTES,
     Body,
     _ContainerCount,
     decode_body,
     receive_body,
 )
+from app.problems import HTTPProblem
 from app.unpack import (
     ALIGN,
     BIG_BIN,
